@@ -1,0 +1,26 @@
+"""Accounts service: wiring only."""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.settings import Settings
+from servicekit import create_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
+    """The accounts app for the given settings (from the environment when omitted)."""
+    return create_app(
+        settings or Settings(),
+        routers=[],
+        title="Accounts service",
+        description="Users, tokens (RS256 + JWKS) and the account ledger.",
+        migrations=MIGRATIONS,
+        **overrides,
+    )
+
+
+app = build_app()

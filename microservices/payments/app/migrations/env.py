@@ -1,0 +1,5 @@
+"""Alembic environment: migrations run on the connection servicekit passes in."""
+
+from servicekit.db import run_migrations_in_env
+
+run_migrations_in_env()

@@ -1,0 +1,120 @@
+"""One pure ASGI middleware for request ids, the per-request log line and Prometheus metrics.
+
+The three share a single timer and a single wrapped ``send``, which keeps the hot path to
+one extra function frame per response message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.logging import request_id_var
+
+REQUEST_ID_HEADER = b"x-request-id"
+# The same rule as the gateway's: short, printable, no separators a log parser could trip on.
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+REQUESTS = Counter("http_requests_total", "HTTP requests handled.", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from request start to the end of the response.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+access_log = logging.getLogger("servicekit.access")
+
+
+_VALID_PREFIX = re.compile(rb"^(/[A-Za-z0-9._~-]+)+$")
+
+
+def _read_headers(scope: Scope) -> tuple[str, bytes]:
+    """The request id to use (the client's if well-formed) and the gateway's path prefix."""
+    request_id = ""
+    prefix = b""
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
+            request_id = value.decode("ascii")
+        elif name == b"x-forwarded-prefix" and _VALID_PREFIX.match(value):
+            prefix = value
+    return request_id or uuid.uuid4().hex, prefix
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/users/{user_id}``), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class ObservabilityMiddleware:
+    """Honours or assigns ``X-Request-ID``, logs one line per request and records metrics.
+
+    Also applies ``X-Forwarded-Prefix`` (set by the gateway) as the ASGI ``root_path`` so that
+    OpenAPI docs work both behind ``/<service>/`` and on the service port.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        request_id, prefix = _read_headers(scope)
+        token = request_id_var.set(request_id)
+        if prefix:
+            # ASGI wants `path` to include `root_path`; Starlette strips it again for routing.
+            text_prefix = prefix.decode("ascii")
+            scope["root_path"] = scope.get("root_path", "") + text_prefix
+            scope["path"] = text_prefix + scope["path"]
+            raw_path = scope.get("raw_path")
+            if raw_path is not None:
+                scope["raw_path"] = prefix + raw_path
+        if scope["type"] == "websocket":
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id_var.reset(token)
+            return
+
+        start = time.perf_counter()
+        status = 500
+        header_value = request_id.encode("ascii")
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                headers.append((REQUEST_ID_HEADER, header_value))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            duration = time.perf_counter() - start
+            method = scope["method"]
+            route = route_template(scope)
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(duration)
+            access_log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)

@@ -1,0 +1,187 @@
+"""Pytest fixtures every service's tests share (loaded automatically as a pytest plugin).
+
+- ``database_url``: a fresh, empty database per test, once on SQLite and once on PostgreSQL.
+- ``data_dir``: an empty data directory per test.
+- ``tokens``: signs access tokens the way accounts does and verifies them like every service.
+- ``postgres_url`` / ``redis_url``: the machine's servers, started if they are down.
+
+In CI (``CI`` set), a server that cannot be reached fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from servicekit.auth import ALGORITHM, StaticKeySource, TokenVerifier
+
+TEST_ISSUER = "http://testserver/accounts"
+TEST_AUDIENCE = "platform"
+
+POSTGRES_START = (
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n1) main start"
+)
+REDIS_START = (
+    'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
+)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_server(name: str, host: str, port: int, start_command: str) -> None:
+    """Make sure a local server answers on host:port, starting it if needed.
+
+    Fails the test in CI and skips it elsewhere when the server cannot be brought up.
+    """
+    if _port_open(host, port):
+        return
+    # The start commands are fixed strings of ours that need the shell's $(...).
+    subprocess.run(start_command, shell=True, check=False, capture_output=True, timeout=60)  # noqa: S602
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if _port_open(host, port):
+            return
+        time.sleep(0.2)
+    message = f"{name} is not reachable on {host}:{port} and could not be started"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def postgres_admin_url() -> str:
+    """URL of the maintenance database of the machine's PostgreSQL."""
+    return os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _admin_execute(sql: str) -> None:
+    import asyncpg
+
+    url = postgres_admin_url()
+    try:
+        conn = await asyncpg.connect(url)
+    except Exception:
+        # Trust auth with the OS user name is the other common default.
+        conn = await asyncpg.connect(url.replace("postgres@", "root@", 1))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _database_url_for(name: str) -> str:
+    base = postgres_admin_url().rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The machine's PostgreSQL server (maintenance database), up and reachable."""
+    ensure_server("PostgreSQL", "127.0.0.1", 5432, POSTGRES_START)
+    return postgres_admin_url()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The machine's Redis server, up and reachable."""
+    ensure_server("Redis", "127.0.0.1", 6379, REDIS_START)
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _create_postgres_database() -> str:
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    return name
+
+
+def _drop_postgres_database(name: str) -> None:
+    asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test: each test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    request.getfixturevalue("postgres_url")
+    name = _create_postgres_database()
+    try:
+        yield _database_url_for(name)
+    finally:
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty platform data directory for one test."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+class TokenFactory:
+    """Issues RS256 access tokens like accounts does; ``verifier`` checks them like services do."""
+
+    def __init__(self, issuer: str = TEST_ISSUER, audience: str = TEST_AUDIENCE) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_jwk: dict[str, Any] = jwt.algorithms.RSAAlgorithm.to_jwk(
+            self.private_key.public_key(), as_dict=True
+        )
+        public_jwk.update({"kid": self.kid, "use": "sig", "alg": ALGORITHM})
+        self.jwks = {"keys": [public_jwk]}
+        self.verifier = TokenVerifier(StaticKeySource(self.jwks), issuer=issuer, audience=audience)
+
+    def issue(
+        self,
+        user_id: str | None = None,
+        *,
+        phone_number: str | None = None,
+        is_admin: bool = False,
+        expires_in: int = 300,
+        **claims: Any,
+    ) -> str:
+        """A signed access token for ``user_id`` (a new random id when omitted)."""
+        now = datetime.now(UTC)
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": user_id or str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + timedelta(seconds=expires_in),
+            "jti": uuid.uuid4().hex,
+            "phone_number": phone_number,
+            "is_admin": is_admin,
+        }
+        payload.update(claims)
+        return jwt.encode(payload, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+    def headers(self, user_id: str | None = None, **kwargs: Any) -> dict[str, str]:
+        """An ``Authorization: Bearer`` header for ``user_id``."""
+        return {"Authorization": f"Bearer {self.issue(user_id, **kwargs)}"}
+
+
+@pytest.fixture(scope="session")
+def tokens() -> TokenFactory:
+    """One signing key per test session, with a verifier that trusts only it."""
+    return TokenFactory()
