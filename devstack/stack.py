@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -149,6 +150,8 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
+        # Payments signs the events it delivers to accounts; both must share the secret.
+        self._events_secret = os.environ.get("PAYMENT_EVENTS_SECRET") or secrets.token_hex(32)
         self.log_dir = self.data_dir / "logs"
         self.run_dir = self.data_dir / "gateway"
         self.gateway_port = self.gateway_port or free_port()
@@ -190,6 +193,8 @@ class Stack:
                 "DATA_DIR": str(self.data_dir),
                 "JWKS_URL": f"http://127.0.0.1:{accounts}/.well-known/jwks.json",
                 "PYTHONUNBUFFERED": "1",
+                "PAYMENT_EVENTS_SECRET": self._events_secret,
+                "PAYMENTS_ACCOUNTS_EVENTS_URL": f"http://127.0.0.1:{accounts}/internal/events",
             }
         )
         env.update(self.env)
