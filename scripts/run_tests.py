@@ -71,11 +71,17 @@ def main() -> int:
         run("ruff-format", [sys.executable, "-m", "ruff", "format", "--check", "."], ROOT),
         run("mypy", [sys.executable, "-m", "mypy"], ROOT),
     ]
+    # Each service (and servicekit) is type-checked and tested from its own directory: every
+    # service's package is called `app`, and its tests are called `tests`, as in its image.
     config = str(ROOT / "pyproject.toml")
+    kit_dir = ROOT / "microservices" / "servicekit"
+    kit_mypy = [sys.executable, "-m", "mypy", "--config-file", config, "servicekit", "tests"]
+    results.append(run("mypy-servicekit", kit_mypy, kit_dir))
     for service in SERVICES:
         service_dir = ROOT / "microservices" / service
         mypy = [sys.executable, "-m", "mypy", "--config-file", config, "app", "tests"]
         results.append(run(f"mypy-{service}", mypy, service_dir))
+    results.append(pytest_step("servicekit", kit_dir))
     for service in SERVICES:
         results.append(pytest_step(service, ROOT / "microservices" / service))
     results.append(pytest_step("system", ROOT, "tests"))

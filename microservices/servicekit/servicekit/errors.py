@@ -30,8 +30,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """500 that names the request id and nothing of the failure itself."""
-    request_id = request_id_var.get()
-    logger.exception("unhandled error", exc_info=exc)
+    request_id: str = getattr(request.state, "request_id", "") or request_id_var.get()
+    logger.exception("unhandled error", exc_info=exc, extra={"request_id": request_id})
     return JSONResponse(
         status_code=500,
         content={"detail": "Internal Server Error", "request_id": request_id},

@@ -71,6 +71,8 @@ class ObservabilityMiddleware:
 
         request_id, prefix = _read_headers(scope)
         token = request_id_var.set(request_id)
+        # Also on request.state: the 500 handler runs outside this middleware's context.
+        scope.setdefault("state", {})["request_id"] = request_id
         if prefix:
             # ASGI wants `path` to include `root_path`; Starlette strips it again for routing.
             text_prefix = prefix.decode("ascii")

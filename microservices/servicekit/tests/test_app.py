@@ -1,0 +1,165 @@
+"""The app factory: what every service gets for free, checked on a small sample service."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from servicekit import ServiceSettings, create_app
+from servicekit.app import DatabaseDep
+from servicekit.testing import TokenFactory
+
+MIGRATIONS = Path(__file__).parent / "sample_migrations"
+notes = sa.table("notes", sa.column("id", sa.Integer), sa.column("text", sa.Text))
+
+router = APIRouter()
+
+
+class Secret(BaseModel):
+    password: str = Field(min_length=8)
+
+
+@router.post("/secrets")
+async def store_secret(body: Secret) -> dict[str, str]:
+    return {"status": "stored"}
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("database password is hunter2")
+
+
+@router.get("/items/{item_id}")
+async def item(item_id: int) -> dict[str, int]:
+    return {"item_id": item_id}
+
+
+@router.post("/notes")
+async def add_note(db: DatabaseDep, text: str) -> dict[str, str]:
+    async with db.transaction() as conn:
+        await conn.execute(sa.insert(notes).values(text=text))
+    return {"text": text}
+
+
+@router.get("/notes")
+async def list_notes(db: DatabaseDep) -> list[str]:
+    async with db.read() as conn:
+        return list((await conn.execute(sa.select(notes.c.text).order_by(notes.c.id))).scalars())
+
+
+class SampleSettings(ServiceSettings):
+    service_name: str = "sample"
+
+
+def build(data_dir: Path, database_url: str, tokens: TokenFactory) -> FastAPI:
+    settings = SampleSettings(data_dir=data_dir, database_url=database_url)
+    return create_app(
+        settings,
+        routers=[router],
+        title="sample",
+        migrations=MIGRATIONS,
+        token_verifier=tokens.verifier,
+    )
+
+
+@pytest.fixture
+def client(data_dir: Path, database_url: str, tokens: TokenFactory) -> Iterator[TestClient]:
+    with TestClient(build(data_dir, database_url, tokens), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_every_response_gets_a_request_id(client: TestClient) -> None:
+    generated = client.get("/healthz").headers["X-Request-ID"]
+    assert len(generated) == 32
+    kept = client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"]
+    assert kept == "abc-123"
+    replaced = client.get("/healthz", headers={"X-Request-ID": "x" * 200}).headers["X-Request-ID"]
+    assert replaced != "x" * 200
+
+
+def test_an_unhandled_error_is_a_json_500_without_details(client: TestClient) -> None:
+    response = client.get("/boom", headers={"X-Request-ID": "trace-500"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal Server Error", "request_id": "trace-500"}
+    assert response.headers["X-Request-ID"] == "trace-500"
+    assert "hunter2" not in response.text
+
+
+def test_validation_errors_do_not_echo_what_was_sent(client: TestClient) -> None:
+    response = client.post("/secrets", json={"password": "pw-1234"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "password"]
+    assert "pw-1234" not in response.text
+
+
+def test_request_log_line_names_route_status_and_request_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="servicekit.access"):
+        client.get("/items/7", headers={"X-Request-ID": "log-me"})
+    [record] = [r for r in caplog.records if r.name == "servicekit.access"]
+    assert (record.method, record.path, record.route, record.status) == (  # type: ignore[attr-defined]
+        "GET", "/items/7", "/items/{item_id}", 200,
+    )  # fmt: skip
+    from servicekit.logging import JsonFormatter
+
+    line = json.loads(JsonFormatter("sample").format(record))
+    assert line["service"] == "sample"
+    assert line["duration_ms"] >= 0
+
+
+def test_metrics_count_by_route_template_not_raw_path(client: TestClient) -> None:
+    client.get("/items/1")
+    client.get("/items/2")
+    text = client.get("/metrics").text
+    assert 'route="/items/{item_id}",status="200"' in text
+    assert 'route="/items/1"' not in text
+
+
+def test_readiness_names_the_failing_check(client: TestClient) -> None:
+    async def broken() -> None:
+        raise ConnectionError("redis down")
+
+    client.app.state.readiness_checks["redis"] = broken  # type: ignore[attr-defined]
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == {"redis": "ConnectionError"}
+
+
+def test_docs_follow_the_gateway_prefix(client: TestClient) -> None:
+    spec = client.get("/openapi.json", headers={"X-Forwarded-Prefix": "/sample"}).json()
+    assert spec["servers"] == [{"url": "/sample"}]
+    docs = client.get("/docs", headers={"X-Forwarded-Prefix": "/sample"}).text
+    assert "/sample/openapi.json" in docs
+    # Routing is unaffected by the prefix, even for paths that start like it.
+    assert client.get("/items/3", headers={"X-Forwarded-Prefix": "/items"}).json() == {"item_id": 3}
+
+
+def test_data_survives_a_restart_on_the_same_database(
+    data_dir: Path, database_url: str, tokens: TokenFactory
+) -> None:
+    with TestClient(build(data_dir, database_url, tokens)) as first:
+        first.post("/notes", params={"text": "remember me"})
+    with TestClient(build(data_dir, database_url, tokens)) as second:
+        assert second.get("/notes").json() == ["remember me"]
+
+
+def test_a_failed_transaction_writes_nothing(client: TestClient) -> None:
+    db = client.app.state.db  # type: ignore[attr-defined]
+
+    async def half_write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(sa.insert(notes).values(text="half"))
+            raise ValueError("client error after the first write")
+
+    with pytest.raises(ValueError, match="client error"):
+        client.portal.call(half_write)  # type: ignore[union-attr]
+    assert client.get("/notes").json() == []
