@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
