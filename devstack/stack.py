@@ -178,6 +178,13 @@ class Stack:
         """Base URL of a service replica, bypassing the gateway."""
         return f"http://127.0.0.1:{self.port(name, replica)}"
 
+    def pid(self, name: str, replica: int = 0) -> int:
+        """Process id of a running service replica (for memory and CPU measurements)."""
+        popen = self._processes[(name, replica)].popen
+        if popen is None:
+            raise StackError(f"{name}-{replica} is not running")
+        return popen.pid
+
     def log_path(self, name: str, replica: int = 0) -> Path:
         """Where a service replica's stdout (its JSON log lines) goes."""
         return self._processes[(name, replica)].log_path

@@ -7,6 +7,7 @@ with "database is locked" halfway through. PostgreSQL uses asyncpg.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,6 +61,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_000) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self._sqlite_writer = asyncio.Lock()
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -74,9 +76,15 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction, committed on success and rolled back on any error."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(**{_IMMEDIATE: True})
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        # SQLite has one writer at a time anyway. Queue this process's writers on an asyncio
+        # lock, so that only one connection per process waits in SQLite's busy handler (which
+        # sleeps in growing steps) and the rest wait cheaply and in order on the event loop.
+        async with self._sqlite_writer, self.engine.connect() as conn:
+            conn = await conn.execution_options(**{_IMMEDIATE: True})
             async with conn.begin():
                 yield conn
 
