@@ -1,0 +1,1 @@
+"""HTTP routes: parse, authorize, call the domain, shape the answer."""
