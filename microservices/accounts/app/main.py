@@ -1,26 +1,30 @@
 """Accounts service: wiring only."""
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
+from app.errors import AccountsError, accounts_error_handler
+from app.routes import auth, internal, ledger, users
 from app.settings import Settings
+from app.startup import accounts_lifespan
 from servicekit import create_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
+def build_app(settings: Settings | None = None) -> FastAPI:
     """The accounts app for the given settings (from the environment when omitted)."""
-    return create_app(
+    app = create_app(
         settings or Settings(),
-        routers=[],
+        routers=[users.router, auth.router, ledger.router, internal.router],
         title="Accounts service",
         description="Users, tokens (RS256 + JWKS) and the account ledger.",
         migrations=MIGRATIONS,
-        **overrides,
+        lifespan=accounts_lifespan,
     )
+    app.add_exception_handler(AccountsError, accounts_error_handler)
+    return app
 
 
 app = build_app()

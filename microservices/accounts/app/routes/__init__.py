@@ -1,0 +1,1 @@
+"""HTTP routes of the accounts service, one module per area."""
