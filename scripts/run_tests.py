@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("accounts", "payments", "chat", "basement", "resume")
 REPORTS = ROOT / ".test-reports"
+CHECK_CONTAINERS = ROOT / "scripts" / "check_containers.py"
 
 
 @dataclass
@@ -63,6 +64,35 @@ def pytest_step(name: str, cwd: Path, *args: str) -> StepResult:
     return run(name, command, cwd, report)
 
 
+def containers_step() -> StepResult:
+    """hadolint, compose, the gateway template, actionlint, Dependabot: no Docker engine needed."""
+    report = REPORTS / "containers.xml"
+    report.unlink(missing_ok=True)
+    command = [sys.executable, str(CHECK_CONTAINERS), "static", f"--junitxml={report}"]
+    return run("containers", command, ROOT, report)
+
+
+def parity_step(service: str) -> StepResult:
+    """A service's suite and its CMD, in a virtualenv built like its image."""
+    report = REPORTS / f"{service}.xml"
+    report.unlink(missing_ok=True)
+    command = [sys.executable, str(CHECK_CONTAINERS), "parity", service, f"--junitxml={report}"]
+    return run(service, command, ROOT, report)
+
+
+def bench_smoke_step() -> StepResult:
+    """The benchmarks' smoke profile: the same code with tiny numbers, so it never rots.
+
+    It fails only when the harness itself is broken; missed targets are not failures.
+    """
+    setup = subprocess.run(["make", "--no-print-directory", "bench-venv"], cwd=ROOT, check=False)
+    wrk = subprocess.run([str(ROOT / "scripts" / "ensure-wrk")], cwd=ROOT, check=False)
+    if setup.returncode or wrk.returncode:
+        return StepResult("bench-smoke", setup.returncode or wrk.returncode, 0.0)
+    python = str(ROOT / ".bench-venv" / "bin" / "python")
+    return run("bench-smoke", [python, "-m", "bench", "--profile", "smoke"], ROOT)
+
+
 def main() -> int:
     """Run every step, print a summary table and the closing counts."""
     REPORTS.mkdir(exist_ok=True)
@@ -82,9 +112,14 @@ def main() -> int:
         mypy = [sys.executable, "-m", "mypy", "--config-file", config, "app", "tests"]
         results.append(run(f"mypy-{service}", mypy, service_dir))
     results.append(pytest_step("servicekit", kit_dir))
+    results.append(containers_step())
+    # Each service's suite runs once, in its image rebuilt as a virtualenv (only its own
+    # requirements, only the files its Dockerfile copies), which then serves /healthz with the
+    # Dockerfile's CMD: a missing requirement or COPY fails here (scripts/check_containers.py).
     for service in SERVICES:
-        results.append(pytest_step(service, ROOT / "microservices" / service))
+        results.append(parity_step(service))
     results.append(pytest_step("system", ROOT, "tests"))
+    results.append(bench_smoke_step())
 
     print("\n=== summary")
     for result in results:
