@@ -1,0 +1,351 @@
+"""Payment use cases: accept a payment idempotently, process it, read and list payments.
+
+Every state change and its outbox event commit in one transaction, so an event exists if and
+only if the change it reports happened, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app import metrics, storage
+from app.idempotency import (
+    IdempotencyKeyInFlight,
+    KeyClaim,
+    Replay,
+    begin_idempotent_request,
+    release_key,
+)
+from app.models import EventType, NewPayment, OutboxEvent, Payment, PaymentStatus, StoredResponse
+from app.processor import SandboxProcessor
+from app.schemas import PaymentOut
+from app.settings import Subscriber
+from servicekit.db import Database
+
+logger = logging.getLogger("payments")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class LedgerCurrencyMismatch(ValueError):
+    """The payment's currency is not the one the accounts ledger keeps (a 422)."""
+
+
+class InvalidCursor(ValueError):
+    """A list cursor that this service did not hand out (a 422)."""
+
+
+def ensure_ledger_currency(currency: str, ledger_currency: str) -> None:
+    """Refuse payments the ledger could not credit."""
+    if currency != ledger_currency:
+        raise LedgerCurrencyMismatch(
+            f"payments in {currency} are not accepted; the ledger currency is {ledger_currency}"
+        )
+
+
+def build_event(
+    event_type: EventType, payment: Payment, *, now: datetime, request_id: str | None
+) -> OutboxEvent:
+    """The event reporting ``payment``'s new state, with its exact JSON body."""
+    event_id = str(uuid.uuid4())
+    data = PaymentOut.from_payment(payment).model_dump(mode="json")
+    body = {"id": event_id, "type": event_type.value, "created_at": now.isoformat(), "data": data}
+    return OutboxEvent(
+        id=event_id,
+        type=event_type,
+        payment_id=payment.id,
+        payload=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        request_id=request_id,
+        created_at=now,
+    )
+
+
+async def record_event(
+    conn: AsyncConnection,
+    event_type: EventType,
+    payment: Payment,
+    *,
+    subscribers: list[Subscriber],
+    now: datetime,
+) -> OutboxEvent:
+    """Write the event for ``payment``'s state change, in the caller's transaction."""
+    event = build_event(event_type, payment, now=now, request_id=payment.request_id)
+    wanted_by = [subscriber.name for subscriber in subscribers if subscriber.wants(event.type)]
+    await storage.insert_event(conn, event, wanted_by)
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedPayment:
+    """The answer to a create request: the first response, or a replay of it."""
+
+    response: StoredResponse
+    replayed: bool
+
+
+async def accept_payment(
+    db: Database,
+    new: NewPayment,
+    *,
+    payer_id: str,
+    idempotency_key: str,
+    fingerprint: str,
+    location_base: str,
+    subscribers: list[Subscriber],
+    request_id: str | None,
+    ttl: timedelta,
+    lock_timeout: timedelta,
+    now: datetime | None = None,
+) -> AcceptedPayment:
+    """Accept a payment for processing, once per (payer, idempotency key).
+
+    The payment, its ``payment.accepted`` event and the stored response commit together; a
+    retry of the same request gets that response back. Raises the idempotency errors.
+    """
+    now = now or utcnow()
+    outcome = await begin_idempotent_request(
+        db,
+        caller_id=payer_id,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        now=now,
+        ttl=ttl,
+        lock_timeout=lock_timeout,
+    )
+    if isinstance(outcome, Replay):
+        return AcceptedPayment(outcome.response, replayed=True)
+    try:
+        response = await _create_payment(
+            db, new, outcome, location_base, subscribers, request_id, now
+        )
+    except IdempotencyKeyInFlight:
+        raise
+    except Exception:
+        # Nothing was written; free the key so that the client's retry can succeed.
+        await release_key(db, outcome)
+        raise
+    metrics.PAYMENTS.labels(PaymentStatus.ACCEPTED.value).inc()
+    return AcceptedPayment(response, replayed=False)
+
+
+async def _create_payment(
+    db: Database,
+    new: NewPayment,
+    claim: KeyClaim,
+    location_base: str,
+    subscribers: list[Subscriber],
+    request_id: str | None,
+    now: datetime,
+) -> StoredResponse:
+    payment = Payment(
+        id=str(uuid.uuid4()),
+        payer_id=claim.caller_id,
+        amount=new.amount,
+        currency=new.currency,
+        description=new.description,
+        payment_method=new.payment_method,
+        status=PaymentStatus.ACCEPTED,
+        failure_code=None,
+        failure_message=None,
+        idempotency_key=claim.key,
+        request_id=request_id,
+        created_at=now,
+        updated_at=now,
+        processing_started_at=None,
+        completed_at=None,
+    )
+    response = StoredResponse(
+        status_code=202,
+        body=PaymentOut.from_payment(payment).model_dump_json(),
+        headers={"Location": f"{location_base}/{payment.id}"},
+    )
+    async with db.transaction() as conn:
+        await storage.insert_payment(conn, payment)
+        await record_event(conn, EventType.ACCEPTED, payment, subscribers=subscribers, now=now)
+        completed = await storage.complete_idempotency_key(
+            conn,
+            caller_id=claim.caller_id,
+            key=claim.key,
+            lock_token=claim.lock_token,
+            response=response,
+            now=now,
+        )
+        if not completed:
+            # Our claim timed out and another request took the key over; raising rolls the
+            # payment back, so the key still has exactly one payment.
+            raise IdempotencyKeyInFlight("A request with this Idempotency-Key took over; retry")
+    return response
+
+
+async def get_visible_payment(
+    db: Database, payment_id: str, *, caller_id: str, is_admin: bool
+) -> Payment | None:
+    """The payment, if the caller may see it (its payer, or an admin); None otherwise."""
+    async with db.read() as conn:
+        payment = await storage.get_payment(conn, payment_id)
+    if payment is None or not (is_admin or payment.payer_id == caller_id):
+        return None
+    return payment
+
+
+def encode_cursor(payment: Payment) -> str:
+    """An opaque cursor pointing just after ``payment`` in a newest-first list."""
+    raw = f"{payment.created_at.isoformat()}|{payment.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) position a cursor points at."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at_text, payment_id = raw.split("|", 1)
+        created_at = datetime.fromisoformat(created_at_text)
+        uuid.UUID(payment_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise InvalidCursor("cursor is not valid; use next_cursor from the previous page") from exc
+    if created_at.tzinfo is None:
+        raise InvalidCursor("cursor is not valid; use next_cursor from the previous page")
+    return created_at, payment_id
+
+
+async def list_caller_payments(
+    db: Database,
+    payer_id: str,
+    *,
+    limit: int,
+    status: PaymentStatus | None = None,
+    cursor: str | None = None,
+) -> tuple[list[Payment], str | None]:
+    """A page of the payer's payments, newest first, and the cursor of the next page."""
+    before = decode_cursor(cursor) if cursor else None
+    async with db.read() as conn:
+        rows = await storage.list_payments(
+            conn, payer_id, limit=limit + 1, status=status, before=before
+        )
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return page, next_cursor
+
+
+class PaymentWorker:
+    """Moves accepted payments through the processor to their final state.
+
+    Safe with several workers and replicas: each claims a batch under a lease; a payment
+    whose worker died in `processing` is claimed again when the lease runs out. The final
+    state and its event are written only by the worker still holding the lease, in one
+    transaction, so a payment reaches a final state once and produces one final event.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        processor: SandboxProcessor,
+        *,
+        subscribers: list[Subscriber],
+        lease: timedelta,
+        batch_size: int,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.processor = processor
+        self.subscribers = subscribers
+        self.lease = lease
+        self.batch_size = batch_size
+        self.clock = clock
+        self._held_leases: set[str] = set()
+
+    async def process_due_payments(self) -> int:
+        """Claim and process one batch; how many payments were claimed."""
+        lease_token = str(uuid.uuid4())
+        self._held_leases.add(lease_token)
+        try:
+            claimed = await self._process_batch(lease_token)
+        except asyncio.CancelledError:
+            # Interrupted (shut-down): the lease stays listed for release_leases().
+            raise
+        except Exception:
+            self._held_leases.discard(lease_token)
+            raise
+        self._held_leases.discard(lease_token)
+        return claimed
+
+    async def release_leases(self) -> int:
+        """Hand back the payments this worker holds (at shut-down), so that another worker
+        or the next start takes them at once instead of after the lease; how many."""
+        async with self.db.transaction() as conn:
+            return await storage.expire_leases(conn, sorted(self._held_leases), self.clock())
+
+    async def _process_batch(self, lease_token: str) -> int:
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            claimed = await storage.claim_payments_for_processing(
+                conn,
+                lease_token=lease_token,
+                now=now,
+                lease_until=now + self.lease,
+                limit=self.batch_size,
+            )
+        if not claimed:
+            return 0
+        metrics.PAYMENTS.labels(PaymentStatus.PROCESSING.value).inc(len(claimed))
+        # Concurrently, so that the whole batch finishes well within one lease.
+        results = await asyncio.gather(
+            *(self._process(payment, lease_token) for payment in claimed), return_exceptions=True
+        )
+        for payment, result in zip(claimed, results, strict=True):
+            if isinstance(result, BaseException):
+                # The lease runs out and the payment is picked up again.
+                logger.error(
+                    "payment processing failed",
+                    extra={"payment_id": payment.id, "error": repr(result)},
+                )
+        return len(claimed)
+
+    async def _process(self, payment: Payment, lease_token: str) -> None:
+        decision = await self.processor.charge(payment)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            finished = await storage.finish_payment(
+                conn,
+                payment.id,
+                lease_token=lease_token,
+                status=decision.status,
+                failure_code=decision.failure_code,
+                failure_message=decision.failure_message,
+                now=now,
+            )
+            if finished is None:
+                logger.warning(
+                    "payment lease lost; another worker finishes it",
+                    extra={"payment_id": payment.id},
+                )
+                return
+            event_type = (
+                EventType.SUCCEEDED
+                if finished.status is PaymentStatus.SUCCEEDED
+                else EventType.FAILED
+            )
+            await record_event(conn, event_type, finished, subscribers=self.subscribers, now=now)
+        metrics.PAYMENTS.labels(finished.status.value).inc()
+        metrics.PROCESSING_SECONDS.labels(finished.status.value).observe(
+            (now - finished.created_at).total_seconds()
+        )
+        logger.info(
+            "payment processed",
+            extra={"payment_id": finished.id, "status": finished.status.value},
+        )

@@ -1,0 +1,678 @@
+"""Every table of the payments service and every query on them (SQLite and PostgreSQL).
+
+Functions take an open connection, so callers decide what commits together: a payment, its
+outbox event and its idempotency record are always written in one transaction.
+
+Work is claimed safely by several workers or replicas: on PostgreSQL with
+``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite the caller's transaction is ``BEGIN IMMEDIATE``
+(``Database.transaction``), which already serializes writers, and SQLAlchemy leaves the
+``FOR UPDATE`` out. Every state change is a conditional UPDATE on who holds the claim, so a
+worker that lost its claim changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.models import (
+    ClaimedDelivery,
+    DeliveryStatus,
+    EventType,
+    IdempotencyRecord,
+    OutboxEvent,
+    Payment,
+    PaymentStatus,
+    StoredResponse,
+)
+from servicekit.money import from_minor_units, to_minor_units
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both engines (SQLite stores them naive, in UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass UTC-aware ones")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("payer_id", sa.String(255), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("payment_method", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_code", sa.String(64), nullable=True),
+    sa.Column("failure_message", sa.Text, nullable=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("processing_started_at", UTCDateTime, nullable=True),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    # Which worker holds the payment while it is `processing`, and until when.
+    sa.Column("lease_token", sa.String(36), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("processing_attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("caller_id", sa.String(255), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("lock_token", sa.String(36), nullable=True),
+    sa.Column("locked_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("response_headers", sa.Text, nullable=True),
+)
+
+outbox_events = sa.Table(
+    "outbox_events",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("payment_id", sa.String(36), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+outbox_deliveries = sa.Table(
+    "outbox_deliveries",
+    metadata,
+    sa.Column(
+        "event_id",
+        sa.String(36),
+        sa.ForeignKey("outbox_events.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("subscriber", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claim_token", sa.String(36), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+)
+
+
+# -- payments ---------------------------------------------------------------------------------
+
+
+def _payment(row: Row[Any]) -> Payment:
+    return Payment(
+        id=row.id,
+        payer_id=row.payer_id,
+        amount=from_minor_units(row.amount_minor, row.currency),
+        currency=row.currency,
+        description=row.description,
+        payment_method=row.payment_method,
+        status=PaymentStatus(row.status),
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+        idempotency_key=row.idempotency_key,
+        request_id=row.request_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        processing_started_at=row.processing_started_at,
+        completed_at=row.completed_at,
+    )
+
+
+async def insert_payment(conn: AsyncConnection, payment: Payment) -> None:
+    """Store a new payment."""
+    await conn.execute(
+        payments.insert().values(
+            id=payment.id,
+            payer_id=payment.payer_id,
+            amount_minor=to_minor_units(payment.amount, payment.currency),
+            currency=payment.currency,
+            description=payment.description,
+            payment_method=payment.payment_method,
+            status=payment.status.value,
+            failure_code=payment.failure_code,
+            failure_message=payment.failure_message,
+            idempotency_key=payment.idempotency_key,
+            request_id=payment.request_id,
+            created_at=payment.created_at,
+            updated_at=payment.updated_at,
+            processing_started_at=payment.processing_started_at,
+            completed_at=payment.completed_at,
+        )
+    )
+
+
+async def get_payment(conn: AsyncConnection, payment_id: str) -> Payment | None:
+    """The payment with this id, or None."""
+    row = (await conn.execute(payments.select().where(payments.c.id == payment_id))).first()
+    return _payment(row) if row else None
+
+
+async def list_payments(
+    conn: AsyncConnection,
+    payer_id: str,
+    *,
+    limit: int,
+    status: PaymentStatus | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[Payment]:
+    """A payer's payments, newest first, strictly older than ``before`` (created_at, id)."""
+    query = payments.select().where(payments.c.payer_id == payer_id)
+    if status is not None:
+        query = query.where(payments.c.status == status.value)
+    if before is not None:
+        created_at, payment_id = before
+        query = query.where(
+            sa.or_(
+                payments.c.created_at < created_at,
+                sa.and_(payments.c.created_at == created_at, payments.c.id < payment_id),
+            )
+        )
+    query = query.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
+    return [_payment(row) for row in await conn.execute(query)]
+
+
+async def claim_payments_for_processing(
+    conn: AsyncConnection, *, lease_token: str, now: datetime, lease_until: datetime, limit: int
+) -> list[Payment]:
+    """Move up to ``limit`` payments to `processing` under this worker's lease.
+
+    Takes accepted payments, oldest first, and payments whose worker's lease ran out (it
+    crashed mid-way). Rows another worker is claiming right now are skipped, not waited for.
+    """
+    claimable = sa.or_(
+        payments.c.status == PaymentStatus.ACCEPTED.value,
+        sa.and_(
+            payments.c.status == PaymentStatus.PROCESSING.value,
+            payments.c.lease_expires_at <= now,
+        ),
+    )
+    candidates = (
+        sa.select(payments.c.id)
+        .where(claimable)
+        .order_by(payments.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(candidates)).scalars())
+    if not ids:
+        return []
+    await conn.execute(
+        payments.update()
+        .where(payments.c.id.in_(ids), claimable)
+        .values(
+            status=PaymentStatus.PROCESSING.value,
+            lease_token=lease_token,
+            lease_expires_at=lease_until,
+            updated_at=now,
+            processing_started_at=sa.func.coalesce(payments.c.processing_started_at, now),
+            processing_attempts=payments.c.processing_attempts + 1,
+        )
+    )
+    claimed = payments.select().where(payments.c.lease_token == lease_token)
+    return [_payment(row) for row in await conn.execute(claimed.order_by(payments.c.created_at))]
+
+
+async def finish_payment(
+    conn: AsyncConnection,
+    payment_id: str,
+    *,
+    lease_token: str,
+    status: PaymentStatus,
+    failure_code: str | None,
+    failure_message: str | None,
+    now: datetime,
+) -> Payment | None:
+    """Record the final state, if this worker still holds the payment; None if it does not."""
+    result = await conn.execute(
+        payments.update()
+        .where(
+            payments.c.id == payment_id,
+            payments.c.status == PaymentStatus.PROCESSING.value,
+            payments.c.lease_token == lease_token,
+        )
+        .values(
+            status=status.value,
+            failure_code=failure_code,
+            failure_message=failure_message,
+            updated_at=now,
+            completed_at=now,
+            lease_token=None,
+            lease_expires_at=None,
+        )
+    )
+    if result.rowcount != 1:
+        return None
+    return await get_payment(conn, payment_id)
+
+
+async def expire_leases(conn: AsyncConnection, lease_tokens: list[str], now: datetime) -> int:
+    """End these leases now, so that any worker may claim their payments at once."""
+    if not lease_tokens:
+        return 0
+    result = await conn.execute(
+        payments.update()
+        .where(
+            payments.c.lease_token.in_(lease_tokens),
+            payments.c.status == PaymentStatus.PROCESSING.value,
+        )
+        .values(lease_expires_at=now)
+    )
+    return int(result.rowcount)
+
+
+# -- idempotency keys -------------------------------------------------------------------------
+
+
+def _idempotency_record(row: Row[Any]) -> IdempotencyRecord:
+    response = None
+    if row.completed_at is not None:
+        response = StoredResponse(
+            status_code=row.response_status,
+            body=row.response_body,
+            headers=json.loads(row.response_headers),
+        )
+    return IdempotencyRecord(
+        caller_id=row.caller_id,
+        key=row.key,
+        fingerprint=row.fingerprint,
+        lock_token=row.lock_token,
+        locked_at=row.locked_at,
+        created_at=row.created_at,
+        response=response,
+    )
+
+
+def _insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Any:
+    if dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _key_is(caller_id: str, key: str) -> sa.ColumnElement[bool]:
+    return sa.and_(idempotency_keys.c.caller_id == caller_id, idempotency_keys.c.key == key)
+
+
+async def insert_idempotency_key(
+    conn: AsyncConnection,
+    *,
+    caller_id: str,
+    key: str,
+    fingerprint: str,
+    lock_token: str,
+    now: datetime,
+) -> bool:
+    """Record a key as in flight; False (and nothing written) if the caller already used it."""
+    statement = _insert_ignoring_conflicts(conn.dialect, idempotency_keys).values(
+        caller_id=caller_id,
+        key=key,
+        fingerprint=fingerprint,
+        lock_token=lock_token,
+        locked_at=now,
+        created_at=now,
+    )
+    result = await conn.execute(statement)
+    return bool(result.rowcount == 1)
+
+
+async def get_idempotency_key(
+    conn: AsyncConnection, caller_id: str, key: str
+) -> IdempotencyRecord | None:
+    """What is stored for this caller's key, or None."""
+    query = idempotency_keys.select().where(_key_is(caller_id, key))
+    row = (await conn.execute(query)).first()
+    return _idempotency_record(row) if row else None
+
+
+async def restart_idempotency_key(
+    conn: AsyncConnection,
+    record: IdempotencyRecord,
+    *,
+    fingerprint: str,
+    lock_token: str,
+    now: datetime,
+) -> bool:
+    """Start an expired key afresh for a new request; False if someone else changed it first."""
+    result = await conn.execute(
+        idempotency_keys.update()
+        .where(
+            _key_is(record.caller_id, record.key),
+            idempotency_keys.c.created_at == record.created_at,
+        )
+        .values(
+            fingerprint=fingerprint,
+            lock_token=lock_token,
+            locked_at=now,
+            created_at=now,
+            completed_at=None,
+            response_status=None,
+            response_body=None,
+            response_headers=None,
+        )
+    )
+    return bool(result.rowcount == 1)
+
+
+async def take_over_idempotency_key(
+    conn: AsyncConnection, record: IdempotencyRecord, *, lock_token: str, now: datetime
+) -> bool:
+    """Move an abandoned in-flight key to a new request; False if it is no longer abandoned."""
+    result = await conn.execute(
+        idempotency_keys.update()
+        .where(
+            _key_is(record.caller_id, record.key),
+            idempotency_keys.c.lock_token == record.lock_token,
+            idempotency_keys.c.completed_at.is_(None),
+        )
+        .values(lock_token=lock_token, locked_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def complete_idempotency_key(
+    conn: AsyncConnection,
+    *,
+    caller_id: str,
+    key: str,
+    lock_token: str,
+    response: StoredResponse,
+    now: datetime,
+) -> bool:
+    """Store the response of the request holding the key; False if it no longer holds it."""
+    result = await conn.execute(
+        idempotency_keys.update()
+        .where(
+            _key_is(caller_id, key),
+            idempotency_keys.c.lock_token == lock_token,
+            idempotency_keys.c.completed_at.is_(None),
+        )
+        .values(
+            completed_at=now,
+            response_status=response.status_code,
+            response_body=response.body,
+            response_headers=json.dumps(response.headers),
+        )
+    )
+    return bool(result.rowcount == 1)
+
+
+async def release_idempotency_key(
+    conn: AsyncConnection, *, caller_id: str, key: str, lock_token: str
+) -> None:
+    """Forget an in-flight key whose request failed, so that a retry can run."""
+    await conn.execute(
+        idempotency_keys.delete().where(
+            _key_is(caller_id, key),
+            idempotency_keys.c.lock_token == lock_token,
+            idempotency_keys.c.completed_at.is_(None),
+        )
+    )
+
+
+async def delete_idempotency_keys_created_before(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Purge keys older than the retention time; how many were deleted."""
+    result = await conn.execute(
+        idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff)
+    )
+    return int(result.rowcount)
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+
+async def insert_event(conn: AsyncConnection, event: OutboxEvent, subscribers: list[str]) -> None:
+    """Store an event and one pending delivery per subscriber that wants it."""
+    await conn.execute(
+        outbox_events.insert().values(
+            id=event.id,
+            type=event.type.value,
+            payment_id=event.payment_id,
+            payload=event.payload,
+            request_id=event.request_id,
+            created_at=event.created_at,
+        )
+    )
+    if subscribers:
+        await conn.execute(
+            outbox_deliveries.insert(),
+            [
+                {
+                    "event_id": event.id,
+                    "subscriber": name,
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": event.created_at,
+                    "created_at": event.created_at,
+                }
+                for name in subscribers
+            ],
+        )
+
+
+def _event(row: Row[Any]) -> OutboxEvent:
+    return OutboxEvent(
+        id=row.id,
+        type=EventType(row.type),
+        payment_id=row.payment_id,
+        payload=row.payload,
+        request_id=row.request_id,
+        created_at=row.created_at,
+    )
+
+
+async def events_of_payment(conn: AsyncConnection, payment_id: str) -> list[OutboxEvent]:
+    """Every event a payment produced, oldest first."""
+    query = (
+        outbox_events.select()
+        .where(outbox_events.c.payment_id == payment_id)
+        .order_by(outbox_events.c.created_at, outbox_events.c.id)
+    )
+    return [_event(row) for row in await conn.execute(query)]
+
+
+def _delivery_is(event_id: str, subscriber: str, claim_token: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        outbox_deliveries.c.event_id == event_id,
+        outbox_deliveries.c.subscriber == subscriber,
+        outbox_deliveries.c.claim_token == claim_token,
+        outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
+    )
+
+
+async def claim_deliveries(
+    conn: AsyncConnection,
+    subscriber: str,
+    *,
+    claim_token: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+) -> list[ClaimedDelivery]:
+    """Claim up to ``limit`` due deliveries to one subscriber, oldest first.
+
+    The claim is a lease: ``next_attempt_at`` moves to ``lease_until``, so if this relay dies
+    before recording the outcome, another one delivers again after it (at-least-once).
+    """
+    due = sa.and_(
+        outbox_deliveries.c.subscriber == subscriber,
+        outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
+        outbox_deliveries.c.next_attempt_at <= now,
+    )
+    candidates = (
+        sa.select(outbox_deliveries.c.event_id)
+        .where(due)
+        .order_by(outbox_deliveries.c.next_attempt_at, outbox_deliveries.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    event_ids = list((await conn.execute(candidates)).scalars())
+    if not event_ids:
+        return []
+    await conn.execute(
+        outbox_deliveries.update()
+        .where(due, outbox_deliveries.c.event_id.in_(event_ids))
+        .values(claim_token=claim_token, next_attempt_at=lease_until)
+    )
+    claimed = (
+        sa.select(outbox_events, outbox_deliveries.c.attempts)
+        .join(outbox_deliveries, outbox_deliveries.c.event_id == outbox_events.c.id)
+        .where(
+            outbox_deliveries.c.subscriber == subscriber,
+            outbox_deliveries.c.claim_token == claim_token,
+            outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
+        )
+        .order_by(outbox_events.c.created_at, outbox_events.c.id)
+    )
+    return [
+        ClaimedDelivery(
+            event=_event(row), subscriber=subscriber, attempts=row.attempts, claim_token=claim_token
+        )
+        for row in await conn.execute(claimed)
+    ]
+
+
+async def mark_delivered(
+    conn: AsyncConnection, delivery: ClaimedDelivery, *, status_code: int, now: datetime
+) -> None:
+    """The subscriber accepted the event."""
+    await conn.execute(
+        outbox_deliveries.update()
+        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
+        .values(
+            status=DeliveryStatus.DELIVERED.value,
+            attempts=outbox_deliveries.c.attempts + 1,
+            last_status_code=status_code,
+            last_error=None,
+            delivered_at=now,
+            claim_token=None,
+        )
+    )
+
+
+async def schedule_retry(
+    conn: AsyncConnection,
+    delivery: ClaimedDelivery,
+    *,
+    next_attempt_at: datetime,
+    status_code: int | None,
+    error: str,
+) -> None:
+    """The attempt failed in a way worth retrying; try again at ``next_attempt_at``."""
+    await conn.execute(
+        outbox_deliveries.update()
+        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
+        .values(
+            attempts=outbox_deliveries.c.attempts + 1,
+            next_attempt_at=next_attempt_at,
+            last_status_code=status_code,
+            last_error=error[:500],
+            claim_token=None,
+        )
+    )
+
+
+async def mark_dead(
+    conn: AsyncConnection, delivery: ClaimedDelivery, *, status_code: int | None, error: str
+) -> None:
+    """Give up on this delivery: the subscriber refused it for good, or attempts ran out."""
+    await conn.execute(
+        outbox_deliveries.update()
+        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
+        .values(
+            status=DeliveryStatus.DEAD.value,
+            attempts=outbox_deliveries.c.attempts + 1,
+            last_status_code=status_code,
+            last_error=error[:500],
+            claim_token=None,
+        )
+    )
+
+
+async def release_delivery(
+    conn: AsyncConnection, delivery: ClaimedDelivery, *, next_attempt_at: datetime
+) -> None:
+    """Hand back a claimed delivery that was not attempted (its subscriber's circuit opened)."""
+    await conn.execute(
+        outbox_deliveries.update()
+        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
+        .values(next_attempt_at=next_attempt_at, claim_token=None)
+    )
+
+
+async def delivery_statuses(conn: AsyncConnection, event_id: str) -> dict[str, DeliveryStatus]:
+    """Each subscriber's delivery status for one event."""
+    query = sa.select(outbox_deliveries.c.subscriber, outbox_deliveries.c.status).where(
+        outbox_deliveries.c.event_id == event_id
+    )
+    return {row.subscriber: DeliveryStatus(row.status) for row in await conn.execute(query)}
+
+
+async def outbox_backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many deliveries are pending, and when the oldest of them was written."""
+    query = sa.select(sa.func.count(), sa.func.min(outbox_deliveries.c.created_at)).where(
+        outbox_deliveries.c.status == DeliveryStatus.PENDING.value
+    )
+    row = (await conn.execute(query)).one()
+    oldest = row[1]
+    if oldest is not None:
+        # Aggregates lose the column type on SQLite; make sure the result is aware UTC.
+        oldest = UTCDateTime().process_result_value(
+            datetime.fromisoformat(oldest) if isinstance(oldest, str) else oldest, conn.dialect
+        )
+    return int(row[0]), oldest
+
+
+async def delete_delivered_events_before(
+    conn: AsyncConnection, cutoff: datetime, *, limit: int = 1000
+) -> int:
+    """Delete up to ``limit`` events older than ``cutoff`` that every subscriber has received.
+
+    Events with a pending or dead delivery are kept: they still need delivering or a human.
+    """
+    unfinished = sa.select(outbox_deliveries.c.event_id).where(
+        outbox_deliveries.c.event_id == outbox_events.c.id,
+        outbox_deliveries.c.status != DeliveryStatus.DELIVERED.value,
+    )
+    doomed = (
+        sa.select(outbox_events.c.id)
+        .where(outbox_events.c.created_at < cutoff, ~sa.exists(unfinished))
+        .limit(limit)
+    )
+    ids = list((await conn.execute(doomed)).scalars())
+    if not ids:
+        return 0
+    # Deleted explicitly rather than by cascade: SQLite enforces it only with the pragma on.
+    await conn.execute(outbox_deliveries.delete().where(outbox_deliveries.c.event_id.in_(ids)))
+    await conn.execute(outbox_events.delete().where(outbox_events.c.id.in_(ids)))
+    return len(ids)
