@@ -1,0 +1,169 @@
+"""Processes the benchmarks start (peers, ceilings) and what /proc tells about them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from devstack import Stack
+
+
+def http_status(url: str, timeout: float = 1.0) -> int | None:
+    """The status of a GET on a loopback URL, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_status(url: str, status: int = 200, timeout: float = 30.0, poll: float = 0.01) -> bool:
+    """Poll ``url`` until it answers ``status``; False when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if http_status(url) == status:
+            return True
+        time.sleep(poll)
+    return False
+
+
+class Server:
+    """A server process started for one measurement, stopped (SIGTERM, then SIGKILL) after.
+
+    ``ready_url`` must answer 200 once the server can take load.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        ready_url: str,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.command = list(command)
+        self.ready_url = ready_url
+        self.log_path = log_path
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (it must be running)."""
+        assert self.popen is not None, f"{self.name} is not running"
+        return self.popen.pid
+
+    def start(self, timeout: float = 30.0) -> Server:
+        """Start the process and wait until it is ready; raise RuntimeError when it is not."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if http_status(self.ready_url) == 200:
+                return self
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{self.name} did not become ready:\n{tail}")
+
+    def stop(self) -> None:
+        """Stop the process and wait for it."""
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        self.popen = None
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def service_pid(stack: Stack, name: str, replica: int = 0) -> int:
+    """The process id of a running service replica (uvicorn without --workers serves in it)."""
+    return stack.pid(name, replica)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, from /proc/<pid>/status (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class PeakRSS:
+    """Samples a process's RSS in a background thread; ``peak - baseline`` is the growth."""
+
+    def __init__(self, pid: int, interval: float = 0.01) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.baseline = rss_bytes(pid)
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, rss_bytes(self.pid))
+            except (OSError, RuntimeError):
+                return
+            self._stop.wait(self.interval)
+
+    @property
+    def growth(self) -> int:
+        """Bytes of RSS above the baseline at the highest sample."""
+        return self.peak - self.baseline
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.peak = max(self.peak, rss_bytes(self.pid))

@@ -1,0 +1,50 @@
+"""The ceilings: how fast this machine answers HTTP with nothing behind it.
+
+Nginx answering ``return 200`` itself bounds any proxy; a bare Starlette "hello" under the
+services' uvicorn settings bounds any service, directly and through the same gateway.
+"""
+
+from __future__ import annotations
+
+from bench.context import Context
+from bench.peers.servers import base_url, nginx_ceiling, starlette_ceiling
+from bench.results import Measurement, ScenarioResult
+from devstack import Stack
+
+
+def nginx_return_200(ctx: Context) -> Measurement:
+    """Nginx ``return 200`` with the gateway's worker settings."""
+    with nginx_ceiling(ctx.work_dir / "nginx-ceiling") as server:
+        return ctx.http_load(base_url(server) + "/").measurement("Nginx return 200 (ceiling)")
+
+
+def starlette_direct(ctx: Context) -> Measurement:
+    """Bare Starlette on its own port."""
+    with starlette_ceiling(ctx.log_dir, ctx.bench_python) as server:
+        return ctx.http_load(base_url(server) + "/hello").measurement("bare Starlette direct")
+
+
+def starlette_via_gateway(ctx: Context) -> Measurement:
+    """Bare Starlette behind the platform's own gateway config, in place of resume."""
+    with starlette_ceiling(ctx.log_dir, ctx.bench_python) as server:
+        gateway = Stack(
+            data_dir=ctx.work_dir / "ceiling-gateway",
+            services=(),
+            gateway={"GATEWAY_RESUME_SERVERS": f"server {base_url(server)[7:]};"},
+        )
+        try:
+            gateway.start()
+            url = f"{gateway.gateway_url}/resume/resumes/hello"
+            return ctx.http_load(url).measurement("bare Starlette via gateway")
+        finally:
+            gateway.stop()
+
+
+def run(ctx: Context, result: ScenarioResult) -> None:
+    """Measure the three ceilings (cached for the scenarios that compare to them)."""
+    result.measure(ctx.figure("nginx", lambda: nginx_return_200(ctx)))
+    result.measure(ctx.figure("starlette-direct", lambda: starlette_direct(ctx)))
+    result.measure(ctx.figure("starlette-gateway", lambda: starlette_via_gateway(ctx)))
+    result.notes.append(
+        "reference on this kind of machine: Nginx ~156k req/s, bare Starlette ~12.7k req/s"
+    )

@@ -1,0 +1,72 @@
+"""The read path: GET a resume by id, through the gateway and directly."""
+
+from __future__ import annotations
+
+from bench.context import Context
+from bench.platform import expect, json_of
+from bench.results import Measurement, ScenarioResult, ScenarioUnavailable, ratio
+from bench.scenarios.ceilings import starlette_via_gateway
+
+# The seed's in-memory stub reached this share of bare Starlette through its gateway.
+SEED_STUB_SHARE_OF_BARE = 0.47
+
+
+def resume_path(ctx: Context) -> str:
+    """``/resumes/<id>`` of a resume created for the run by a signed-up user."""
+    if "resume-path" not in ctx.fixtures:
+        user = ctx.platform.user("reader")
+        body = {
+            "user_id": user.user_id,
+            "title": "Senior Python Engineer",
+            "summary": "Builds fast, boring, reliable services.",
+            "skills": ["Python", "FastAPI", "PostgreSQL", "Nginx"],
+            "experience": "10 years of backend work.",
+            "education": "BSc Computer Science",
+        }
+        with ctx.platform.client() as client:
+            created = json_of(
+                client.post("/resume/resumes", json=body, headers=user.headers), 200, 201
+            )
+            resume_id = expect(
+                lambda: str(created.get("id") or created["resume_id"]), "reading the resume id"
+            )
+            json_of(client.get(f"/resume/resumes/{resume_id}"), 200)
+        ctx.fixtures["resume-path"] = f"/resumes/{resume_id}"
+    path: str = ctx.fixtures["resume-path"]
+    return path
+
+
+def resume_via_gateway(ctx: Context) -> Measurement:
+    """GET a resume through the gateway."""
+    url = f"{ctx.platform.stack.gateway_url}/resume{resume_path(ctx)}"
+    return checked(ctx.http_load(url).measurement("ours: GET resume via gateway"))
+
+
+def resume_direct(ctx: Context) -> Measurement:
+    """GET a resume on the service's own port."""
+    url = f"{ctx.platform.stack.service_url('resume')}{resume_path(ctx)}"
+    return checked(ctx.http_load(url).measurement("ours: GET resume direct"))
+
+
+def checked(measurement: Measurement) -> Measurement:
+    """A read that answered errors measured nothing worth comparing."""
+    errors = measurement.details["errors"]
+    if sum(errors.values()) > measurement.details["requests"] // 100:
+        raise ScenarioUnavailable(f"{measurement.subject}: too many errors {errors}")
+    return measurement
+
+
+def gateway_overhead(ctx: Context, result: ScenarioResult) -> None:
+    """Throughput via the gateway as a share of the direct throughput."""
+    direct = result.measure(ctx.figure("resume-direct", lambda: resume_direct(ctx)))
+    via = result.measure(ctx.figure("resume-gateway", lambda: resume_via_gateway(ctx)))
+    result.target("gateway / direct throughput", ratio(via.value, direct.value), 0.85, unit="x")
+
+
+def read_path(ctx: Context, result: ScenarioResult) -> None:
+    """Our read path as a share of the bare Starlette ceiling, both through the gateway."""
+    via = result.measure(ctx.figure("resume-gateway", lambda: resume_via_gateway(ctx)))
+    bare = result.measure(ctx.figure("starlette-gateway", lambda: starlette_via_gateway(ctx)))
+    share = ratio(via.value, bare.value)
+    result.target("ours / bare Starlette, both via gateway", share, 0.6, unit="x")
+    result.target("above the seed stub's share of bare", share, SEED_STUB_SHARE_OF_BARE, unit="x")
