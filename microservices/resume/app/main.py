@@ -1,11 +1,16 @@
 """Resume service: wiring only."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
+from app.resumes import ResumeError
+from app.routes import resume_error_handler, router
 from app.settings import Settings
+from app.storage import ResumeReader
 from servicekit import create_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -13,14 +18,26 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     """The resume app for the given settings (from the environment when omitted)."""
-    return create_app(
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.resume_reader = ResumeReader(app.state.db)
+        try:
+            yield
+        finally:
+            app.state.resume_reader.close()
+
+    app = create_app(
         settings or Settings(),
-        routers=[],
+        routers=[router],
         title="Resume service",
         description="Resumes: create, read, update, search.",
         migrations=MIGRATIONS,
+        lifespan=lifespan,
         **overrides,
     )
+    app.add_exception_handler(ResumeError, resume_error_handler)
+    return app
 
 
 app = build_app()

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from app.main import build_app
 from app.settings import Settings
 from servicekit.testing import TokenFactory
+from tests.support import Resumes
 
 
 @pytest.fixture
@@ -20,3 +21,9 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 def client(settings: Settings, tokens: TokenFactory) -> Iterator[TestClient]:
     with TestClient(build_app(settings, token_verifier=tokens.verifier)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def resumes(client: TestClient, tokens: TokenFactory) -> Resumes:
+    """Creates resumes through the API, each with its owner's token."""
+    return Resumes(client, tokens)
