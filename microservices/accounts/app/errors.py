@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from servicekit.errors import ClientError
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
+# 401s name the scheme the client should authenticate with.
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-class AccountsError(Exception):
+class AccountsError(ClientError):
     """A refusal with an HTTP status and a message fit for the client."""
-
-    status_code: ClassVar[int] = 400
-    detail: ClassVar[str] = "Bad request"
-    # 401s name the scheme the client should authenticate with.
-    www_authenticate: ClassVar[bool] = False
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail or self.detail)
-        self.message = detail or self.detail
 
 
 class PhoneAlreadyRegistered(AccountsError):
@@ -30,13 +21,13 @@ class InvalidCredentials(AccountsError):
     # Same answer for an unknown phone and a wrong password: it must not tell which.
     status_code = 401
     detail = "Incorrect phone number or password"
-    www_authenticate = True
+    headers = BEARER_CHALLENGE
 
 
 class InvalidRefreshToken(AccountsError):
     status_code = 401
     detail = "Invalid or expired refresh token"
-    www_authenticate = True
+    headers = BEARER_CHALLENGE
 
 
 class UnsupportedGrantType(AccountsError):
@@ -47,7 +38,7 @@ class UnsupportedGrantType(AccountsError):
 class NotAuthenticated(AccountsError):
     status_code = 401
     detail = "Not authenticated"
-    www_authenticate = True
+    headers = BEARER_CHALLENGE
 
 
 class Forbidden(AccountsError):
@@ -78,13 +69,6 @@ class IdempotencyKeyReused(AccountsError):
 class InvalidSignature(AccountsError):
     status_code = 401
     detail = "Invalid or missing event signature"
-
-
-async def accounts_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """``{"detail": ...}`` with the error's status (and ``WWW-Authenticate`` for 401s)."""
-    assert isinstance(exc, AccountsError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.www_authenticate else None
-    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
 
 class InvalidAmount(AccountsError):

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from app.errors import AccountsError, accounts_error_handler
 from app.routes import auth, internal, ledger, users
 from app.settings import Settings
 from app.startup import accounts_lifespan
@@ -23,7 +22,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         lifespan=accounts_lifespan,
     )
-    app.add_exception_handler(AccountsError, accounts_error_handler)
     return app
 
 

@@ -21,10 +21,10 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import storage
-from app.errors import ClientError, NotFound, Unprocessable
 from app.model import CategoryRecord, utc_now
 from app.slugs import base_slug, first_free
 from servicekit.db import Database
+from servicekit.errors import ClientError, NotFound, Unprocessable
 
 T = TypeVar("T")
 _SLUG_ATTEMPTS = 5

@@ -17,13 +17,13 @@ import anyio.to_thread
 
 from app import storage
 from app.blobs import BlobStore, is_valid_bucket_name
-from app.errors import Forbidden, NotFound, Unprocessable
 from app.model import FileRecord, StoredBlob, utc_now
 from app.sniffing import RASTER_IMAGE_TYPES, SVG, detect_content_type
 from app.thumbnails import ImageRejected, ImageResult, make_thumbnail
 from app.uploads import ReceivedUpload
 from servicekit.auth import Principal
 from servicekit.db import Database
+from servicekit.errors import Forbidden, NotFound, Unprocessable
 
 THUMBNAIL_SUFFIX = ".thumbnail"
 

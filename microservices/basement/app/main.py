@@ -9,7 +9,6 @@ import anyio
 from fastapi import FastAPI
 
 from app.blobs import LocalBlobStore
-from app.errors import ClientError, client_error_handler
 from app.files import FileLibrary, ThumbnailPolicy
 from app.routes import categories, files
 from app.settings import Settings
@@ -54,7 +53,6 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         lifespan=lifespan,
         **overrides,
     )
-    app.add_exception_handler(ClientError, client_error_handler)
     return app
 
 

@@ -25,7 +25,7 @@ import anyio.to_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.errors import ClientError
+from servicekit.errors import ClientError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.resumes import ResumeError
-from app.routes import resume_error_handler, router
+from app.routes import router
 from app.settings import Settings
 from app.storage import ResumeReader
 from servicekit import create_app
@@ -36,7 +35,6 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         lifespan=lifespan,
         **overrides,
     )
-    app.add_exception_handler(ResumeError, resume_error_handler)
     return app
 
 

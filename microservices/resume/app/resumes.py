@@ -25,21 +25,30 @@ from app.preconditions import if_match_satisfied
 from app.schemas import ResumeChanges, ResumeCreate
 from servicekit.auth import Principal
 from servicekit.db import Database
+from servicekit.errors import ClientError
 
 
-class ResumeError(Exception):
-    """A request about resumes that cannot be carried out."""
+class ResumeError(ClientError):
+    """A request about resumes that cannot be carried out (answered with its status)."""
 
 
 class ResumeNotFound(ResumeError):
     """No resume has that id (or that user has none)."""
 
+    status_code = 404
+    detail = "Resume not found"
+
 
 class ResumeAlreadyExists(ResumeError):
     """The user already has a resume: each user has at most one."""
 
+    status_code = 400
+
     def __init__(self, user_id: str, resume_id: str | None) -> None:
-        super().__init__(user_id)
+        where = f" ({resume_id})" if resume_id else ""
+        super().__init__(
+            f"This user already has a resume{where}; change it with PUT or PATCH instead"
+        )
         self.user_id = user_id
         self.resume_id = resume_id
 
@@ -47,12 +56,20 @@ class ResumeAlreadyExists(ResumeError):
 class NotAllowed(ResumeError):
     """The caller is neither the resume's owner nor an admin."""
 
+    status_code = 403
+    detail = "Only the resume's owner or an admin may do this"
+
 
 class PreconditionFailed(ResumeError):
     """The caller's If-Match names a version that is no longer current."""
 
+    status_code = 412
+
     def __init__(self, current: Resume) -> None:
-        super().__init__(current.resume_id)
+        super().__init__(
+            f"The resume has changed (its ETag is now {current.etag}); fetch it again and retry",
+            headers={"ETag": current.etag},
+        )
         self.current = current
 
 
@@ -64,7 +81,7 @@ async def create_resume(db: Database, data: ResumeCreate, actor: Principal) -> R
     """
     user_id = data.user_id or actor.user_id
     if not may_act_for(actor, user_id):
-        raise NotAllowed(user_id)
+        raise NotAllowed()
     resume = new_resume(data, user_id, utc_timestamp())
     async with db.transaction() as conn:
         existing = await storage.fetch_resume_of_user(conn, user_id)
@@ -81,20 +98,20 @@ async def create_resume(db: Database, data: ResumeCreate, actor: Principal) -> R
 async def get_resume(reader: storage.ResumeReader, resume_id: str) -> Resume:
     """The resume with this id; raises ResumeNotFound."""
     if not could_be_resume_id(resume_id):
-        raise ResumeNotFound(resume_id)
+        raise ResumeNotFound()
     resume = await reader.by_id(resume_id)
     if resume is None:
-        raise ResumeNotFound(resume_id)
+        raise ResumeNotFound()
     return resume
 
 
 async def get_resume_of_user(reader: storage.ResumeReader, user_id: str) -> Resume:
     """The resume of this user; raises ResumeNotFound."""
     if not could_be_user_id(user_id):
-        raise ResumeNotFound(user_id)
+        raise ResumeNotFound()
     resume = await reader.by_user(user_id)
     if resume is None:
-        raise ResumeNotFound(user_id)
+        raise ResumeNotFound()
     return resume
 
 
@@ -111,13 +128,13 @@ async def change_resume(
     Raises ResumeNotFound, NotAllowed, or PreconditionFailed when ``if_match`` is stale.
     """
     if not could_be_resume_id(resume_id):
-        raise ResumeNotFound(resume_id)
+        raise ResumeNotFound()
     async with db.transaction() as conn:
         current = await storage.fetch_resume_for_update(conn, resume_id)
         if current is None:
-            raise ResumeNotFound(resume_id)
+            raise ResumeNotFound()
         if not may_act_for(actor, current.user_id):
-            raise NotAllowed(resume_id)
+            raise NotAllowed()
         if not if_match_satisfied(if_match, current.etag):
             raise PreconditionFailed(current)
         changed = apply_changes(current, changes, utc_timestamp())
@@ -134,13 +151,13 @@ async def delete_resume(
     Raises ResumeNotFound, NotAllowed, or PreconditionFailed when ``if_match`` is stale.
     """
     if not could_be_resume_id(resume_id):
-        raise ResumeNotFound(resume_id)
+        raise ResumeNotFound()
     async with db.transaction() as conn:
         current = await storage.fetch_resume_for_update(conn, resume_id)
         if current is None:
-            raise ResumeNotFound(resume_id)
+            raise ResumeNotFound()
         if not may_act_for(actor, current.user_id):
-            raise NotAllowed(resume_id)
+            raise NotAllowed()
         if not if_match_satisfied(if_match, current.etag):
             raise PreconditionFailed(current)
         await storage.delete_resume(conn, resume_id)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
 from app import resumes
@@ -258,29 +257,3 @@ async def delete_resume(
     """Delete a resume (owner or admin)."""
     await resumes.delete_resume(db, resume_id, caller, if_match=if_match)
     return DeleteConfirmation(message="Resume deleted successfully")
-
-
-def _error(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
-
-
-async def resume_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Turn a ResumeError from an operation into its HTTP answer."""
-    if isinstance(exc, resumes.ResumeNotFound):
-        return _error(status.HTTP_404_NOT_FOUND, "Resume not found")
-    if isinstance(exc, resumes.ResumeAlreadyExists):
-        where = f" ({exc.resume_id})" if exc.resume_id else ""
-        return _error(
-            status.HTTP_400_BAD_REQUEST,
-            f"This user already has a resume{where}; change it with PUT or PATCH instead",
-        )
-    if isinstance(exc, resumes.NotAllowed):
-        return _error(status.HTTP_403_FORBIDDEN, "Only the resume's owner or an admin may do this")
-    if isinstance(exc, resumes.PreconditionFailed):
-        etag = exc.current.etag
-        return _error(
-            status.HTTP_412_PRECONDITION_FAILED,
-            f"The resume has changed (its ETag is now {etag}); fetch it again and retry",
-            headers={"ETag": etag},
-        )
-    raise exc

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from servicekit import ServiceSettings, create_app
 from servicekit.app import DatabaseDep
+from servicekit.errors import ClientError
 from servicekit.testing import TokenFactory
 
 MIGRATIONS = Path(__file__).parent / "sample_migrations"
@@ -35,6 +36,20 @@ async def store_secret(body: Secret) -> dict[str, str]:
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("database password is hunter2")
+
+
+RETRY_LATER = {"Retry-After": "60"}
+
+
+class TeapotRefusal(ClientError):
+    status_code = 418
+    detail = "No coffee here"
+    headers = RETRY_LATER
+
+
+@router.get("/coffee")
+async def coffee() -> None:
+    raise TeapotRefusal()
 
 
 @router.get("/items/{item_id}")
@@ -91,6 +106,15 @@ def test_an_unhandled_error_is_a_json_500_without_details(client: TestClient) ->
     assert response.json() == {"detail": "Internal Server Error", "request_id": "trace-500"}
     assert response.headers["X-Request-ID"] == "trace-500"
     assert "hunter2" not in response.text
+
+
+def test_a_domain_refusal_answers_with_its_own_status_detail_and_headers(
+    client: TestClient,
+) -> None:
+    response = client.get("/coffee")
+    assert response.status_code == 418
+    assert response.json() == {"detail": "No coffee here"}
+    assert response.headers["Retry-After"] == "60"
 
 
 def test_validation_errors_do_not_echo_what_was_sent(client: TestClient) -> None:

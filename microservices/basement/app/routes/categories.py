@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from app import categories
 from app.dependencies import RootPath
-from app.errors import Unprocessable
 from app.schemas import AttachFile, CategoryCreate, CategoryOut, CategoryTreeOut, CategoryUpdate
 from servicekit.app import DatabaseDep
 from servicekit.auth import AdminUser
+from servicekit.errors import Unprocessable
 
 router = APIRouter(tags=["categories"])
 

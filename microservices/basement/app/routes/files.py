@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from app.dependencies import Blobs, Library, RootPath, SettingsDep
-from app.errors import NotFound
 from app.schemas import FileOut
 from app.serving import blob_response
 from app.uploads import receive_upload
 from servicekit.auth import CurrentUser
+from servicekit.errors import NotFound
 
 router = APIRouter(tags=["files"])
 
