@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,8 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from devstack.stack import SERVICES_DIR, free_port
+from devstack.stack import SERVICES_DIR
+from servicekit.testing import running_service
 from tests.chat_clients import new_room, next_frame, ws_url
 
 MESSAGE_LENGTH = 16_000
@@ -36,41 +34,18 @@ RSS_GROWTH_BOUND_BYTES = 12 * 1024 * 1024
 def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A chat process with small outboxes and a rate limit out of the way; (url, pid)."""
     data_dir: Path = tmp_path_factory.mktemp("chat-slow")
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATA_DIR": str(data_dir),
-            "CHAT_SEND_QUEUE_SIZE": "32",
-            "CHAT_MAX_MESSAGE_LENGTH": str(MESSAGE_LENGTH),
-            "CHAT_RATE_LIMIT_PER_SECOND": "100000",
-            "CHAT_RATE_LIMIT_BURST": "100000",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    log = (data_dir / "chat.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        cwd=SERVICES_DIR / "chat", env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (data_dir / "chat.log").read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "chat did not become ready"
-            time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    env = {
+        "DATA_DIR": str(data_dir),
+        "CHAT_SEND_QUEUE_SIZE": "32",
+        "CHAT_MAX_MESSAGE_LENGTH": str(MESSAGE_LENGTH),
+        "CHAT_RATE_LIMIT_PER_SECOND": "100000",
+        "CHAT_RATE_LIMIT_BURST": "100000",
+        "LOG_LEVEL": "WARNING",
+    }
+    with running_service(
+        SERVICES_DIR / "chat", env, log_path=data_dir / "chat.log", ready_timeout=30
+    ) as chat:
+        yield chat.url, chat.pid
 
 
 def _rss_bytes(pid: int) -> int:

@@ -7,12 +7,7 @@ negative, every request gets exactly one outcome and a retried request moves mon
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from servicekit.testing import running_service
 from tests.support import ADMIN_PASSWORD, ADMIN_PHONE, EVENTS_SECRET, User, fund, sign_up
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -33,20 +29,10 @@ THREADS = 24
 DEADLINE_SECONDS = 90
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
     """The accounts app served by two uvicorn workers; its base URL."""
-    port = free_port()
     env = {
-        **os.environ,
         "DATA_DIR": str(data_dir),
         "ACCOUNTS_DATABASE_URL": database_url,
         "PAYMENT_EVENTS_SECRET": EVENTS_SECRET,
@@ -58,40 +44,8 @@ def server(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
         "ACCOUNTS_PASSWORD_HASH_PARALLELISM": "1",
         "ACCOUNTS_SIGNING_KEY_PEM": "",
     }
-    log_path = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "2", "--no-access-log",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=SERVICE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log_path)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not ready after 60s:\n{log_path.read_text()[-3000:]}")
+    with running_service(SERVICE_DIR, env, workers=2, log_path=tmp_path / "server.log") as service:
+        yield service.url
 
 
 def _balances(client: httpx.Client, users: list[User]) -> list[Decimal]:

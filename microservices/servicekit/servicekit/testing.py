@@ -11,13 +11,22 @@ In CI (``CI`` set), a server that cannot be reached fails the test; elsewhere it
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +194,100 @@ class TokenFactory:
 def tokens() -> TokenFactory:
     """One signing key per test session, with a verifier that trusts only it."""
     return TokenFactory()
+
+
+@pytest.fixture
+def jwks_url(tokens: TokenFactory) -> Iterator[str]:
+    """The ``tokens`` factory's public keys served on loopback, as accounts serves its JWKS."""
+    document = json.dumps(tokens.jwks).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the test output is not the place for access logs."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class RunningService:
+    """A service served by real uvicorn processes: where it listens and who serves it."""
+
+    url: str
+    pid: int
+    log_path: Path
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@contextmanager
+def running_service(
+    service_dir: Path,
+    env: Mapping[str, str],
+    *,
+    log_path: Path,
+    workers: int = 1,
+    ready_timeout: float = 60.0,
+) -> Iterator[RunningService]:
+    """Serve ``service_dir``'s ``app.main:app`` with uvicorn on a free loopback port.
+
+    For tests that need what the in-process TestClient lacks: several worker processes,
+    real sockets, back-pressure. ``env`` is added to the current environment.
+    """
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--no-access-log",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=service_dir,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{service_dir.name} did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield RunningService(url=url, pid=process.pid, log_path=log_path)
+    finally:
+        # The whole group: with --workers, the workers are the supervisor's children.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
