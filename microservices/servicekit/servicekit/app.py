@@ -86,8 +86,8 @@ def _data_dir_writable(path: Path) -> ReadinessCheck:
     return check
 
 
-def get_database(request: Request) -> Database:
-    """The service's database (a FastAPI dependency)."""
+async def get_database(request: Request) -> Database:
+    """The service's database (a FastAPI dependency; async, so it runs on the event loop)."""
     db: Database = request.app.state.db
     return db
 
