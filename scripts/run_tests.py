@@ -80,17 +80,22 @@ def parity_step(service: str) -> StepResult:
     return run(service, command, ROOT, report)
 
 
-def bench_smoke_step() -> StepResult:
-    """The benchmarks' smoke profile: the same code with tiny numbers, so it never rots.
+def bench_steps() -> list[StepResult]:
+    """The benchmarks type-checked against their own virtualenv, then their smoke profile:
+    the same code with tiny numbers, so it never rots.
 
-    It fails only when the harness itself is broken; missed targets are not failures.
+    The smoke run fails only when the harness itself is broken; missed targets are not failures.
     """
     setup = subprocess.run(["make", "--no-print-directory", "bench-venv"], cwd=ROOT, check=False)
     wrk = subprocess.run([str(ROOT / "scripts" / "ensure-wrk")], cwd=ROOT, check=False)
     if setup.returncode or wrk.returncode:
-        return StepResult("bench-smoke", setup.returncode or wrk.returncode, 0.0)
+        return [StepResult("bench-smoke", setup.returncode or wrk.returncode, 0.0)]
     python = str(ROOT / ".bench-venv" / "bin" / "python")
-    return run("bench-smoke", [python, "-m", "bench", "--profile", "smoke"], ROOT)
+    mypy = [sys.executable, "-m", "mypy", "--python-executable", python, "bench"]
+    return [
+        run("mypy-bench", mypy, ROOT),
+        run("bench-smoke", [python, "-m", "bench", "--profile", "smoke"], ROOT),
+    ]
 
 
 def main() -> int:
@@ -119,7 +124,7 @@ def main() -> int:
     for service in SERVICES:
         results.append(parity_step(service))
     results.append(pytest_step("system", ROOT, "tests"))
-    results.append(bench_smoke_step())
+    results.extend(bench_steps())
 
     print("\n=== summary")
     for result in results:

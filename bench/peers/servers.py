@@ -10,6 +10,8 @@ from devstack import free_port, render_gateway_config
 from devstack.stack import ROOT, nginx_binary
 
 PEERS_DIR = Path(__file__).resolve().parent
+# The services' own virtualenv: the framework ceiling runs on their pinned FastAPI.
+SERVICES_PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 
 def uvicorn_command(python: str, app: str, port: int) -> list[str]:
@@ -49,6 +51,20 @@ def starlette_ceiling(log_dir: Path, python: str = sys.executable) -> Server:
         uvicorn_command(python, "bench.peers.hello:app", port),
         ready_url=f"http://127.0.0.1:{port}/",
         log_path=log_dir / "starlette-hello.log",
+        cwd=ROOT,
+    )
+
+
+def fastapi_ceiling(log_dir: Path) -> Server:
+    """A bare FastAPI "hello" from the services' virtualenv, under their uvicorn settings."""
+    port = free_port()
+    return Server(
+        "bare FastAPI",
+        uvicorn_command(
+            str(ROOT / ".venv" / "bin" / "python"), "bench.peers.hello_fastapi:app", port
+        ),
+        ready_url=f"http://127.0.0.1:{port}/",
+        log_path=log_dir / "fastapi-hello.log",
         cwd=ROOT,
     )
 

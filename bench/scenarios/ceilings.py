@@ -7,7 +7,8 @@ services' uvicorn settings bounds any service, directly and through the same gat
 from __future__ import annotations
 
 from bench.context import Context
-from bench.peers.servers import base_url, nginx_ceiling, starlette_ceiling
+from bench.peers.servers import base_url, fastapi_ceiling, nginx_ceiling, starlette_ceiling
+from bench.procs import Server
 from bench.results import Measurement, ScenarioResult
 from devstack import Stack
 
@@ -24,20 +25,30 @@ def starlette_direct(ctx: Context) -> Measurement:
         return ctx.http_load(base_url(server) + "/hello").measurement("bare Starlette direct")
 
 
+def _via_gateway(ctx: Context, server: Server, subject: str) -> Measurement:
+    gateway = Stack(
+        data_dir=ctx.work_dir / "ceiling-gateway",
+        services=(),
+        gateway={"GATEWAY_RESUME_SERVERS": f"server {base_url(server)[7:]};"},
+    )
+    try:
+        gateway.start()
+        url = f"{gateway.gateway_url}/resume/resumes/hello"
+        return ctx.http_load(url).measurement(subject)
+    finally:
+        gateway.stop()
+
+
 def starlette_via_gateway(ctx: Context) -> Measurement:
     """Bare Starlette behind the platform's own gateway config, in place of resume."""
     with starlette_ceiling(ctx.log_dir, ctx.bench_python) as server:
-        gateway = Stack(
-            data_dir=ctx.work_dir / "ceiling-gateway",
-            services=(),
-            gateway={"GATEWAY_RESUME_SERVERS": f"server {base_url(server)[7:]};"},
-        )
-        try:
-            gateway.start()
-            url = f"{gateway.gateway_url}/resume/resumes/hello"
-            return ctx.http_load(url).measurement("bare Starlette via gateway")
-        finally:
-            gateway.stop()
+        return _via_gateway(ctx, server, "bare Starlette via gateway")
+
+
+def fastapi_via_gateway(ctx: Context) -> Measurement:
+    """Bare FastAPI (the services' framework, nothing else) behind the same gateway config."""
+    with fastapi_ceiling(ctx.log_dir) as server:
+        return _via_gateway(ctx, server, "bare FastAPI via gateway")
 
 
 def run(ctx: Context, result: ScenarioResult) -> None:

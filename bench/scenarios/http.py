@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench.context import Context
 from bench.platform import expect, json_of
 from bench.results import Measurement, ScenarioResult, ScenarioUnavailable, ratio
-from bench.scenarios.ceilings import starlette_via_gateway
+from bench.scenarios.ceilings import fastapi_via_gateway, starlette_via_gateway
 
 # The seed's in-memory stub reached this share of bare Starlette through its gateway.
 SEED_STUB_SHARE_OF_BARE = 0.47
@@ -70,3 +70,10 @@ def read_path(ctx: Context, result: ScenarioResult) -> None:
     share = ratio(via.value, bare.value)
     result.target("ours / bare Starlette, both via gateway", share, 0.6, unit="x")
     result.target("above the seed stub's share of bare", share, SEED_STUB_SHARE_OF_BARE, unit="x")
+    # The framework's own ceiling: what any FastAPI service can reach at best here.
+    fastapi = result.measure(ctx.figure("fastapi-gateway", lambda: fastapi_via_gateway(ctx)))
+    result.notes.append(
+        f"bare FastAPI (no database, auth, logging or metrics) reaches "
+        f"{ratio(fastapi.value, bare.value):.2f}x of bare Starlette via the same gateway; "
+        f"ours is {ratio(via.value, fastapi.value):.2f}x of bare FastAPI"
+    )
