@@ -1,5 +1,7 @@
 """Accounts service settings (environment variables prefixed `ACCOUNTS_`)."""
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr, field_validator
 
 from servicekit import ServiceSettings, service_settings_config
@@ -11,7 +13,7 @@ class Settings(ServiceSettings):
 
     model_config = service_settings_config("ACCOUNTS_")
 
-    service_name: str = "accounts"
+    service_name: ClassVar[str] = "accounts"
 
     # Tokens. Access tokens are short-lived JWTs; refresh tokens are opaque and single-use.
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)

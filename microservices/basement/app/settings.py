@@ -1,6 +1,7 @@
 """Basement service settings (environment variables prefixed `BASEMENT_`)."""
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
@@ -13,7 +14,7 @@ class Settings(ServiceSettings):
 
     model_config = service_settings_config("BASEMENT_")
 
-    service_name: str = "basement"
+    service_name: ClassVar[str] = "basement"
 
     # Largest accepted file (the file part of an upload, in bytes); larger uploads get 413.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)

@@ -1,5 +1,7 @@
 """Chat service settings (environment variables prefixed `CHAT_`)."""
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from servicekit import ServiceSettings, service_settings_config
@@ -10,7 +12,7 @@ class Settings(ServiceSettings):
 
     model_config = service_settings_config("CHAT_")
 
-    service_name: str = "chat"
+    service_name: ClassVar[str] = "chat"
 
     # Empty: one process, rooms fanned out in memory. A redis:// URL: every replica publishes
     # and subscribes through Redis, and room presence is counted across replicas.

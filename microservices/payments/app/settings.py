@@ -1,6 +1,6 @@
 """Payments service settings (environment variables prefixed `PAYMENTS_`)."""
 
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -27,7 +27,7 @@ class Settings(ServiceSettings):
 
     model_config = service_settings_config("PAYMENTS_")
 
-    service_name: str = "payments"
+    service_name: ClassVar[str] = "payments"
 
     # Platform-wide: the accounts ledger's currency, and the secret payment events are signed
     # with for the accounts subscriber.

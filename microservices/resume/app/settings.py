@@ -1,5 +1,7 @@
 """Resume service settings (environment variables prefixed `RESUME_`)."""
 
+from typing import ClassVar
+
 from servicekit import ServiceSettings, service_settings_config
 
 
@@ -8,4 +10,4 @@ class Settings(ServiceSettings):
 
     model_config = service_settings_config("RESUME_")
 
-    service_name: str = "resume"
+    service_name: ClassVar[str] = "resume"

@@ -8,6 +8,7 @@ Platform-wide values (data dir, log level, token issuer) use plain names such as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,7 +34,8 @@ class ServiceSettings(BaseSettings):
         env_prefix="SERVICE_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    service_name: str = "service"
+    # The service's name is fixed by its code (it names its data dir), never by configuration.
+    service_name: ClassVar[str] = "service"
 
     data_dir: Path = Field(default=Path("data"), validation_alias="DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")

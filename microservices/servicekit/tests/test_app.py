@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -71,7 +72,7 @@ async def list_notes(db: DatabaseDep) -> list[str]:
 
 
 class SampleSettings(ServiceSettings):
-    service_name: str = "sample"
+    service_name: ClassVar[str] = "sample"
 
 
 def build(data_dir: Path, database_url: str, tokens: TokenFactory) -> FastAPI:
