@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-
-from sqlalchemy.exc import SQLAlchemyError
+from functools import partial
 
 from app import storage
 from app.brokers import Broker, BusUnavailable
 from app.connection import CloseReason, Connection
-from app.metrics import MESSAGES, REJECTED_FRAMES
+from app.metrics import REJECTED_FRAMES
 from app.protocol import (
     ChatInput,
     ChatMessage,
@@ -24,12 +23,12 @@ from app.protocol import (
     Presence,
     compose_message,
     error_frame,
-    message_frame,
     parse_client_frame,
     ping_frame,
     presence_frame,
     welcome_frame,
 )
+from app.publisher import MessagePublisher
 from app.ratelimit import FloodGuard
 from servicekit.db import Database
 
@@ -56,6 +55,15 @@ class ChatService:
         self.db = db
         self.broker = broker
         self.limits = limits
+        self.publisher = MessagePublisher(partial(storage.save_messages, db), broker)
+
+    def start(self) -> None:
+        """Start storing and publishing messages."""
+        self.publisher.start()
+
+    async def stop(self) -> None:
+        """Store and publish the messages still queued, then stop."""
+        await self.publisher.stop()
 
     def open_connection(
         self, room: str, identity: Identity, *, wants_presence: bool = False
@@ -124,21 +132,10 @@ class ChatService:
         if isinstance(parsed, ChatInput):
             await self.post(connection, parsed)
 
-    async def post(self, connection: Connection, chat_input: ChatInput) -> ChatMessage | None:
-        """Store a message and publish it to the room (None if it could not be)."""
+    async def post(self, connection: Connection, chat_input: ChatInput) -> ChatMessage:
+        """Queue a message for the room: it is stored, then published (see ``publisher``)."""
         message = compose_message(connection.room, connection.identity, chat_input)
-        try:
-            await storage.save_message(self.db, message)
-        except SQLAlchemyError:
-            logger.exception("message not stored", extra={"room": connection.room})
-            connection.offer(error_frame("The message could not be saved; try again"))
-            return None
-        try:
-            await self.broker.publish(connection.room, message_frame(message))
-        except BusUnavailable:
-            connection.offer(error_frame("The message was saved but not delivered live"))
-            return None
-        MESSAGES.inc()
+        await self.publisher.submit(connection, message)
         return message
 
     async def room_info(self, room: str) -> Presence:

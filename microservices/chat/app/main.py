@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.brokers import Broker, LocalBroker, RedisBroker
+from app.brokers import Broker, LocalBroker
 from app.chat import ChatLimits, ChatService
 from app.routes import STATIC_DIR, router
 from app.settings import Settings
@@ -38,6 +38,8 @@ async def chat_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     broker: Broker
     if settings.redis_url:
+        from app.redis_broker import RedisBroker  # only replicas need Redis: import it lazily
+
         redis_broker = RedisBroker.from_url(
             settings.redis_url, presence_ttl=settings.presence_ttl_seconds
         )
@@ -48,6 +50,7 @@ async def chat_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await broker.start()
     chat = ChatService(app.state.db, broker, chat_limits(settings))
     app.state.chat = chat
+    chat.start()
     pinger = asyncio.create_task(chat.ping_forever(), name="chat-pinger")
     try:
         yield
@@ -55,6 +58,7 @@ async def chat_lifespan(app: FastAPI) -> AsyncIterator[None]:
         pinger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pinger
+        await chat.stop()
         await broker.stop()
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketState
@@ -63,32 +63,59 @@ async def run_session(websocket: WebSocket, chat: ChatService, connection: Conne
 
 
 async def _pump(websocket: WebSocket, chat: ChatService, connection: Connection) -> None:
-    """Run writer and reader until one of them ends or a close is requested."""
-    async with anyio.create_task_group() as tasks:
+    """Read in this task and write in one other, until either side ends it.
 
-        def first_to_finish_ends_all(work: Callable[[], Awaitable[object]]) -> None:
-            async def run() -> None:
-                await work()
-                tasks.cancel_scope.cancel()
+    Two tasks per socket, not more: thousands of idle sockets are mostly their tasks. A close
+    requested from elsewhere (the writer, fan-out, the pinger) interrupts the reader only
+    while it waits for the client, never in the middle of handling a frame.
+    """
+    session = asyncio.current_task()
+    assert session is not None
+    reading = False
+    interrupted = False
 
-            tasks.start_soon(run)
+    def interrupt_reader() -> None:
+        nonlocal interrupted
+        if reading and not interrupted:
+            interrupted = True
+            session.cancel()
 
-        first_to_finish_ends_all(lambda: connection.run_writer(websocket.send_text))
-        first_to_finish_ends_all(lambda: _read(websocket, chat, connection))
-        first_to_finish_ends_all(connection.wait_closing)
+    def writer_ended(_task: asyncio.Task[None]) -> None:
+        # Normally the writer has given its reason already; a crash counts as a drop.
+        connection.request_close(CloseReason.DROPPED)
+
+    connection.on_close = interrupt_reader
+    writer = asyncio.create_task(connection.run_writer(websocket.send_text))
+    writer.add_done_callback(writer_ended)
+    try:
+        guard = chat.flood_guard()
+        while connection.close_reason is None:
+            reading = True
+            try:
+                event = await websocket.receive()
+            except asyncio.CancelledError:
+                if not interrupted:
+                    raise
+                session.uncancel()  # our own interruption, not the server's
+                break
+            finally:
+                reading = False
+            if event["type"] == "websocket.disconnect":
+                _client_left(connection, event.get("code", 1005))
+                break
+            await chat.receive(connection, guard, event.get("text"))
+    finally:
+        connection.on_close = None
+        writer.remove_done_callback(writer_ended)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
-async def _read(websocket: WebSocket, chat: ChatService, connection: Connection) -> None:
-    guard = chat.flood_guard()
-    while connection.close_reason is None:
-        event = await websocket.receive()
-        if event["type"] == "websocket.disconnect":
-            code = event.get("code", 1005)
-            if code == 1012:
-                connection.request_close(CloseReason.SHUTDOWN)
-            elif code in _CLIENT_CLOSE_CODES:
-                connection.request_close(CloseReason.CLIENT_CLOSED)
-            else:
-                connection.request_close(CloseReason.DROPPED)
-            return
-        await chat.receive(connection, guard, event.get("text"))
+def _client_left(connection: Connection, code: int) -> None:
+    if code == 1012:
+        connection.request_close(CloseReason.SHUTDOWN)
+    elif code in _CLIENT_CLOSE_CODES:
+        connection.request_close(CloseReason.CLIENT_CLOSED)
+    else:
+        connection.request_close(CloseReason.DROPPED)

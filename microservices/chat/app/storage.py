@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -33,18 +34,27 @@ class MessageNotFound(LookupError):
 
 async def save_message(db: Database, message: ChatMessage) -> None:
     """Store one message."""
+    await save_messages(db, [message])
+
+
+async def save_messages(db: Database, batch: Sequence[ChatMessage]) -> None:
+    """Store messages in one transaction: all of them, or none on error."""
+    if not batch:
+        return
+    rows = [
+        {
+            "id": message.id,
+            "room": message.room,
+            "user_id": message.user_id,
+            "phone_number": message.phone_number,
+            "avatar": message.avatar,
+            "message": message.message,
+            "sent_at": message.sent_at,
+        }
+        for message in batch
+    ]
     async with db.transaction() as conn:
-        await conn.execute(
-            messages.insert().values(
-                id=message.id,
-                room=message.room,
-                user_id=message.user_id,
-                phone_number=message.phone_number,
-                avatar=message.avatar,
-                message=message.message,
-                sent_at=message.sent_at,
-            )
-        )
+        await conn.execute(messages.insert(), rows)
 
 
 async def recent_messages(

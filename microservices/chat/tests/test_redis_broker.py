@@ -2,13 +2,22 @@
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 
-from app.brokers import RedisBroker
 from app.connection import Connection
 from app.protocol import Identity
+from app.redis_broker import RedisBroker
+
+SCENARIO_TIMEOUT_SECONDS = 60
+T = TypeVar("T")
+
+
+def bounded(scenario: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """The scenario, cut off after a while: a lost Redis reply must fail the test, not hang it."""
+    return asyncio.wait_for(scenario, SCENARIO_TIMEOUT_SECONDS)
 
 
 def _connection(room: str, identity: Identity | None = None) -> Connection:
@@ -47,7 +56,7 @@ def test_a_frame_published_on_one_replica_reaches_sockets_on_both(redis_url: str
             await first.stop()
             await second.stop()
 
-    assert asyncio.run(scenario()) == (['{"message":"hi"}'], ['{"message":"hi"}'], 0)
+    assert asyncio.run(bounded(scenario())) == (['{"message":"hi"}'], ['{"message":"hi"}'], 0)
 
 
 def test_presence_counts_connections_on_every_replica(redis_url: str) -> None:
@@ -71,7 +80,7 @@ def test_presence_counts_connections_on_every_replica(redis_url: str) -> None:
             await first.stop()
             await second.stop()
 
-    assert asyncio.run(scenario()) == [(2, ("+1555",)), (1, ("+1555",))]
+    assert asyncio.run(bounded(scenario())) == [(2, ("+1555",)), (1, ("+1555",))]
 
 
 def test_a_crashed_replica_drops_out_of_presence_when_its_heartbeat_expires(
@@ -99,7 +108,7 @@ def test_a_crashed_replica_drops_out_of_presence_when_its_heartbeat_expires(
             await survivor.stop()
             await crashed.client.aclose()
 
-    assert asyncio.run(scenario()) == (2, 1)
+    assert asyncio.run(bounded(scenario())) == (2, 1)
 
 
 def test_a_replica_that_stops_withdraws_its_presence_at_once(redis_url: str) -> None:
@@ -115,7 +124,7 @@ def test_a_replica_that_stops_withdraws_its_presence_at_once(redis_url: str) -> 
         finally:
             await staying.stop()
 
-    assert asyncio.run(scenario()) == 1
+    assert asyncio.run(bounded(scenario())) == 1
 
 
 def test_rooms_left_empty_are_unsubscribed_on_the_next_heartbeat(redis_url: str) -> None:
@@ -140,7 +149,7 @@ def test_rooms_left_empty_are_unsubscribed_on_the_next_heartbeat(redis_url: str)
             await broker.stop()
             await probe.aclose()
 
-    assert asyncio.run(scenario()) == (1, 0)
+    assert asyncio.run(bounded(scenario())) == (1, 0)
 
 
 async def _true(value: bool) -> bool:
