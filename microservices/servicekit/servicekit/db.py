@@ -8,12 +8,14 @@ with "database is locked" halfway through. PostgreSQL uses asyncpg.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -54,7 +56,154 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        driver = conn.connection.driver_connection
+        if (
+            immediate
+            and isinstance(driver, _OneHopConnection)
+            and driver.begin_immediate_without_waiting()
+        ):
+            # Statements, COMMIT or ROLLBACK of this transaction run inline.
+            driver.inline = True
+            return
+        # A read, or another process is writing: wait on the worker thread, not on the loop.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class _OneHopCursor:
+    """An aiosqlite-style cursor that costs one trip to the connection's thread per statement.
+
+    aiosqlite's own cursor makes SQLAlchemy hop to the worker thread and back four times per
+    statement (open cursor, execute, fetch, close). Each hop waits for the GIL behind whatever
+    the event loop is running, and inside a write transaction every wait holds SQLite's write
+    lock. Here one call on the worker thread executes, fetches every row and closes.
+    """
+
+    arraysize = 1
+
+    def __init__(self, connection: _OneHopConnection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> _OneHopCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> _OneHopCursor:
+        """Run one statement on the worker thread and buffer its rows."""
+        args: Any = () if parameters is None else parameters
+        result = await self._connection.run_on_thread(_execute_and_fetch, sql, args, False)
+        self.description, self.rowcount, self.lastrowid, self._rows = result
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> _OneHopCursor:
+        """Run one statement for each set of parameters, in one trip."""
+        result = await self._connection.run_on_thread(_execute_and_fetch, sql, parameters, True)
+        self.description, self.rowcount, self.lastrowid, self._rows = result
+        return self
+
+    async def fetchone(self) -> Any:
+        """The next buffered row, or None."""
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        """Up to ``size`` buffered rows."""
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def fetchall(self) -> list[Any]:
+        """Every remaining buffered row."""
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def close(self) -> None:
+        """Drop the buffered rows (the driver cursor was closed on the worker thread)."""
+        self._rows = []
+
+
+def _execute_and_fetch(
+    connection: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> tuple[Any, int, int | None, list[Any]]:
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        # Read after fetching: for UPDATE ... RETURNING the count is final only then.
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+class _OneHopConnection(aiosqlite.Connection):
+    """aiosqlite's connection with one-trip cursors, and no trip for a no-op rollback.
+
+    A write transaction (``Database.transaction``: this process's write lock is held) that
+    gets SQLite's write lock at once runs ``inline``, right on the event loop, until its
+    COMMIT or ROLLBACK: each of its statements takes microseconds, less than a trip to the
+    worker thread and back, and the write lock is not held across such trips.
+    """
+
+    inline = False
+    busy_timeout_ms = 0
+
+    def cursor(self) -> Any:  # aiosqlite's is an awaitable context manager; so is ours
+        return _OneHopCursor(self)
+
+    async def run_on_thread(self, function: Any, *args: Any) -> Any:
+        """Call ``function(sqlite3_connection, *args)`` on the worker thread (or inline)."""
+        if self.inline:
+            return function(self._conn, *args)
+        return await self._execute(function, self._conn, *args)  # type: ignore[no-untyped-call]
+
+    def begin_immediate_without_waiting(self) -> bool:
+        """``BEGIN IMMEDIATE`` on the calling thread, or False if another process writes.
+
+        The busy timeout is 0 for this one statement, so the event loop never waits in
+        SQLite's busy handler; the caller then begins on the worker thread instead.
+        """
+        connection = self._conn
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # The low byte is the primary code of an extended one (SQLITE_BUSY_RECOVERY, ...).
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return False
+            raise
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        return True
+
+    async def commit(self) -> None:
+        try:
+            await self.run_on_thread(_commit)
+        finally:
+            self.inline = False
+
+    async def rollback(self) -> None:
+        try:
+            # The pool rolls back every connection it gets back, almost always after a
+            # COMMIT. The flag is a plain read; the worker thread is idle between our calls.
+            if self._conn.in_transaction:
+                await self.run_on_thread(_rollback)
+        finally:
+            self.inline = False
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    connection.commit()
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    connection.rollback()
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -85,16 +234,41 @@ class Database:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sqlite_writer = asyncio.Lock()
+        self._busy_timeout_ms = busy_timeout_ms
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=0)
+            self.engine = create_async_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=0,
+                async_creator=self._connect_sqlite,
+            )
             _configure_sqlite(self.engine, busy_timeout_ms)
+            # Same pool; its connections begin with BEGIN IMMEDIATE (see _configure_sqlite).
+            self._sqlite_writes = self.engine.execution_options(**{_IMMEDIATE: True})
         else:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+
+    async def _connect_sqlite(self) -> _OneHopConnection:
+        # The very arguments SQLAlchemy's aiosqlite dialect would pass to sqlite3.connect.
+        engine = self.engine.sync_engine
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+
+        # Used by one task at a time, from the worker thread or (inline) the loop's thread.
+        kwargs["check_same_thread"] = False
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(*args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+        connection = _OneHopConnection(connect, 64)
+        connection.busy_timeout_ms = self._busy_timeout_ms
+        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+        await connection
+        return connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -106,10 +280,8 @@ class Database:
         # SQLite has one writer at a time anyway. Queue this process's writers on an asyncio
         # lock, so that only one connection per process waits in SQLite's busy handler (which
         # sleeps in growing steps) and the rest wait cheaply and in order on the event loop.
-        async with self._sqlite_writer, self.engine.connect() as conn:
-            conn = await conn.execution_options(**{_IMMEDIATE: True})
-            async with conn.begin():
-                yield conn
+        async with self._sqlite_writer, self._sqlite_writes.connect() as conn, conn.begin():
+            yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
