@@ -18,25 +18,25 @@ from servicekit.auth import Principal, require_principal
 _password_flow = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The accounts settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_identity(request: Request) -> IdentityService:
+async def get_identity(request: Request) -> IdentityService:
     """Registration and sign-in."""
     identity: IdentityService = request.app.state.identity
     return identity
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
     """Balances and transfers."""
     ledger: Ledger = request.app.state.ledger
     return ledger
 
 
-def get_key_store(request: Request) -> KeyStore:
+async def get_key_store(request: Request) -> KeyStore:
     """The signing keys."""
     keys: KeyStore = request.app.state.key_store
     return keys

@@ -122,9 +122,12 @@ class Ledger:
                 )
                 if earlier is not None:
                     return _replay(earlier, request)
-            moved = await storage.debit_if_covered(conn, sender.id, request.amount)
+            # Both rows are locked: the balance just read is the one the debit will see.
+            moved = sender.balance >= request.amount
             if moved:
-                await storage.credit(conn, request.receiver_account_id, request.amount)
+                await storage.move_funds(
+                    conn, sender.id, request.receiver_account_id, request.amount
+                )
             record = await storage.insert_transaction(
                 conn,
                 sender_account_id=sender.id,

@@ -6,6 +6,7 @@ Money is stored as integer minor units of the ledger currency.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -220,6 +221,17 @@ async def get_account_of_user(conn: AsyncConnection, user_id: str) -> AccountRec
     return _account(row) if row else None
 
 
+# The hot path's statements are built once: SQLAlchemy then reuses their cache keys and
+# compiled forms instead of rebuilding and re-hashing an expression tree per request.
+@functools.cache
+def _lock_accounts_statement(count: int) -> sa.Select[Any]:
+    # One placeholder per id (not an "expanding" IN, which is re-rendered on every call).
+    ids: list[sa.BindParameter[str]] = [
+        sa.bindparam(f"account_id_{index}") for index in range(count)
+    ]
+    return accounts.select().where(accounts.c.id.in_(ids)).order_by(accounts.c.id).with_for_update()
+
+
 async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> dict[str, AccountRecord]:
     """Read and lock these accounts for the rest of the transaction, always in id order.
 
@@ -227,13 +239,49 @@ async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> dict[s
     PostgreSQL from deadlocking. (SQLite has no row locks: its write transactions are
     already serialized by ``BEGIN IMMEDIATE``.)
     """
-    query = (
-        accounts.select()
-        .where(accounts.c.id.in_(sorted(account_ids)))
-        .order_by(accounts.c.id)
-        .with_for_update()
+    ids = sorted(set(account_ids))
+    parameters = {f"account_id_{index}": account_id for index, account_id in enumerate(ids)}
+    rows = await conn.execute(_lock_accounts_statement(len(ids)), parameters)
+    return {row.id: _account(row) for row in rows}
+
+
+_MOVE_FUNDS = (
+    accounts.update()
+    .where(
+        accounts.c.id.in_((sa.bindparam("sender_id"), sa.bindparam("receiver_id"))),
+        sa.or_(
+            accounts.c.id != sa.bindparam("sender_id"),
+            accounts.c.balance >= sa.bindparam("amount", type_=sa.BigInteger),
+        ),
     )
-    return {row.id: _account(row) for row in await conn.execute(query)}
+    .values(
+        balance=sa.case(
+            (
+                accounts.c.id == sa.bindparam("sender_id"),
+                accounts.c.balance - sa.bindparam("amount"),
+            ),
+            else_=accounts.c.balance + sa.bindparam("amount"),
+        )
+    )
+)
+
+
+class FundsMoveIncomplete(RuntimeError):
+    """A transfer's UPDATE did not touch exactly its two accounts (raise to roll back)."""
+
+
+async def move_funds(conn: AsyncConnection, sender_id: str, receiver_id: str, amount: int) -> None:
+    """Debit the sender and credit the receiver in one statement.
+
+    The caller holds both accounts (``lock_accounts``) and checked that the sender's balance
+    covers ``amount``; the statement checks it again, and FundsMoveIncomplete (which rolls
+    the transaction back) is raised unless both rows changed.
+    """
+    result = await conn.execute(
+        _MOVE_FUNDS, {"sender_id": sender_id, "receiver_id": receiver_id, "amount": amount}
+    )
+    if result.rowcount != 2:
+        raise FundsMoveIncomplete(f"moving funds changed {result.rowcount} accounts, not 2")
 
 
 async def debit_if_covered(conn: AsyncConnection, account_id: str, amount: int) -> bool:
@@ -289,6 +337,9 @@ def _transaction(row: Any) -> TransactionRecord:
     )
 
 
+_INSERT_TRANSACTION = transactions.insert()
+
+
 async def insert_transaction(
     conn: AsyncConnection,
     *,
@@ -315,18 +366,19 @@ async def insert_transaction(
         created_at=utc_now(),
     )
     await conn.execute(
-        transactions.insert().values(
-            id=record.id,
-            sender_account_id=record.sender_account_id,
-            receiver_account_id=record.receiver_account_id,
-            amount=record.amount,
-            kind=record.kind,
-            status=record.status,
-            description=record.description,
-            idempotency_key=record.idempotency_key,
-            request_fingerprint=record.request_fingerprint,
-            created_at=record.created_at,
-        )
+        _INSERT_TRANSACTION,
+        {
+            "id": record.id,
+            "sender_account_id": record.sender_account_id,
+            "receiver_account_id": record.receiver_account_id,
+            "amount": record.amount,
+            "kind": record.kind,
+            "status": record.status,
+            "description": record.description,
+            "idempotency_key": record.idempotency_key,
+            "request_fingerprint": record.request_fingerprint,
+            "created_at": record.created_at,
+        },
     )
     return record
 
