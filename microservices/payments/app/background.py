@@ -51,8 +51,11 @@ class PeriodicTask:
             if found_work:
                 await asyncio.sleep(0)  # let the rest of the service breathe while draining
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+            # cancellation that lands as the wait ends, and shut-down then hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             self._wake.clear()
 
 

@@ -3,8 +3,9 @@
 - Keys are scoped to the caller: two users may use the same key independently.
 - A request is identified by a fingerprint of its method, path and body.
 - The first request with a key holds it while it runs; its response is stored in the same
-  transaction as its effects (see ``payments.accept_payment``), so a retry replays exactly
-  what the first one answered, and under any concurrency there is one effect per key.
+  transaction as its effects (see ``payments.accept_payment``, where claiming the key is
+  part of that transaction too), so a retry replays exactly what the first one answered,
+  and under any concurrency there is one effect per key.
 - Same key, different request -> ``IdempotencyKeyReused`` (422).
 - Same key while the first request is still running -> ``IdempotencyKeyInFlight`` (409).
 - A request that died holding a key (its process crashed) stops blocking the key after the
@@ -18,6 +19,8 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import storage
 from app.models import StoredResponse
@@ -119,50 +122,93 @@ async def begin_idempotent_request(
     ttl: timedelta,
     lock_timeout: timedelta,
 ) -> KeyClaim | Replay:
-    """Claim the caller's key for this request, or say how to answer instead.
+    """Claim the caller's key for this request in a short transaction of its own.
 
-    Returns a ``KeyClaim`` (go ahead, then complete or release it) or a ``Replay``; raises
-    ``IdempotencyKeyReused`` or ``IdempotencyKeyInFlight``.
+    The key stays in flight (concurrent requests with it get ``IdempotencyKeyInFlight``)
+    until ``storage.complete_idempotency_key`` or ``release_key``. For work that fits in one
+    database transaction, ``claim_key`` with a response is cheaper and never in flight.
+    """
+    async with db.transaction() as conn:
+        return await claim_key(
+            conn,
+            caller_id=caller_id,
+            key=key,
+            fingerprint=fingerprint,
+            now=now,
+            ttl=ttl,
+            lock_timeout=lock_timeout,
+        )
+
+
+async def claim_key(
+    conn: AsyncConnection,
+    *,
+    caller_id: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    ttl: timedelta,
+    lock_timeout: timedelta,
+    response: StoredResponse | None = None,
+) -> KeyClaim | Replay:
+    """Claim the caller's key in the caller's transaction, or say how to answer instead.
+
+    With ``response``, the key is stored completed with it: the caller then writes the
+    request's effects in the same transaction, so key, effects and response commit (or roll
+    back) together. Returns a ``KeyClaim`` or a ``Replay``; raises ``IdempotencyKeyReused``
+    or ``IdempotencyKeyInFlight``.
     """
     lock_token = str(uuid.uuid4())
     claim = KeyClaim(caller_id=caller_id, key=key, lock_token=lock_token)
     for _ in range(_MAX_BEGIN_PASSES):
-        # A short transaction of its own, committed before the work starts, so that
-        # concurrent requests with the key see it in flight.
-        async with db.transaction() as conn:
-            if await storage.insert_idempotency_key(
-                conn,
-                caller_id=caller_id,
-                key=key,
-                fingerprint=fingerprint,
-                lock_token=lock_token,
-                now=now,
+        if await storage.insert_idempotency_key(
+            conn,
+            caller_id=caller_id,
+            key=key,
+            fingerprint=fingerprint,
+            lock_token=lock_token,
+            now=now,
+            response=response,
+        ):
+            return claim
+        record = await storage.get_idempotency_key(conn, caller_id, key)
+        if record is None:
+            continue  # released between our insert and our read (PostgreSQL); try again
+        if record.created_at <= now - ttl:
+            # Expired but not purged yet: the key is free again.
+            if await storage.restart_idempotency_key(
+                conn, record, fingerprint=fingerprint, lock_token=lock_token, now=now
             ):
-                return claim
-            record = await storage.get_idempotency_key(conn, caller_id, key)
-            if record is None:
-                continue  # released between our insert and our read; try again
-            if record.created_at <= now - ttl:
-                # Expired but not purged yet: the key is free again.
-                if await storage.restart_idempotency_key(
-                    conn, record, fingerprint=fingerprint, lock_token=lock_token, now=now
-                ):
-                    return claim
-                continue
-            if record.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(
-                    f"This {HEADER} was already used for a different request"
-                )
-            if record.response is not None:
-                return Replay(record.response)
-            if record.locked_at <= now - lock_timeout and await storage.take_over_idempotency_key(
-                conn, record, lock_token=lock_token, now=now
-            ):
-                return claim
-            raise IdempotencyKeyInFlight(
-                f"A request with this {HEADER} is still being processed; retry shortly"
-            )
+                return await _completed(conn, claim, response, now)
+            continue
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(f"This {HEADER} was already used for a different request")
+        if record.response is not None:
+            return Replay(record.response)
+        if record.locked_at <= now - lock_timeout and await storage.take_over_idempotency_key(
+            conn, record, lock_token=lock_token, now=now
+        ):
+            return await _completed(conn, claim, response, now)
+        raise IdempotencyKeyInFlight(
+            f"A request with this {HEADER} is still being processed; retry shortly"
+        )
     raise IdempotencyKeyInFlight(f"A request with this {HEADER} is changing; retry shortly")
+
+
+async def _completed(
+    conn: AsyncConnection, claim: KeyClaim, response: StoredResponse | None, now: datetime
+) -> KeyClaim:
+    # We hold the key in this transaction, so completing it cannot fail.
+    if response is not None and not await storage.complete_idempotency_key(
+        conn,
+        caller_id=claim.caller_id,
+        key=claim.key,
+        lock_token=claim.lock_token,
+        response=response,
+        now=now,
+    ):
+        raise IdempotencyKeyInFlight(f"A request with this {HEADER} took over; retry")
+    return claim
 
 
 async def release_key(db: Database, claim: KeyClaim) -> None:

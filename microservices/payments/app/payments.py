@@ -19,13 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import metrics, storage
-from app.idempotency import (
-    IdempotencyKeyInFlight,
-    KeyClaim,
-    Replay,
-    begin_idempotent_request,
-    release_key,
-)
+from app.idempotency import Replay, claim_key
 from app.models import EventType, NewPayment, OutboxEvent, Payment, PaymentStatus, StoredResponse
 from app.processor import SandboxProcessor
 from app.schemas import PaymentOut
@@ -114,47 +108,43 @@ async def accept_payment(
 ) -> AcceptedPayment:
     """Accept a payment for processing, once per (payer, idempotency key).
 
-    The payment, its ``payment.accepted`` event and the stored response commit together; a
-    retry of the same request gets that response back. Raises the idempotency errors.
+    One transaction claims the key with its response, stores the payment and its
+    ``payment.accepted`` event: all of it commits, or none (so a failure leaves the key free
+    for a retry). A retry of the same request gets that response back. Raises the
+    idempotency errors.
     """
     now = now or utcnow()
-    outcome = await begin_idempotent_request(
-        db,
-        caller_id=payer_id,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        now=now,
-        ttl=ttl,
-        lock_timeout=lock_timeout,
+    payment = _new_payment(new, payer_id, idempotency_key, request_id, now)
+    response = StoredResponse(
+        status_code=202,
+        body=PaymentOut.from_payment(payment).model_dump_json(),
+        headers={"Location": f"{location_base}/{payment.id}"},
     )
-    if isinstance(outcome, Replay):
-        return AcceptedPayment(outcome.response, replayed=True)
-    try:
-        response = await _create_payment(
-            db, new, outcome, location_base, subscribers, request_id, now
+    async with db.transaction() as conn:
+        outcome = await claim_key(
+            conn,
+            caller_id=payer_id,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            now=now,
+            ttl=ttl,
+            lock_timeout=lock_timeout,
+            response=response,
         )
-    except IdempotencyKeyInFlight:
-        raise
-    except Exception:
-        # Nothing was written; free the key so that the client's retry can succeed.
-        await release_key(db, outcome)
-        raise
+        if isinstance(outcome, Replay):
+            return AcceptedPayment(outcome.response, replayed=True)
+        await storage.insert_payment(conn, payment)
+        await record_event(conn, EventType.ACCEPTED, payment, subscribers=subscribers, now=now)
     metrics.PAYMENTS.labels(PaymentStatus.ACCEPTED.value).inc()
     return AcceptedPayment(response, replayed=False)
 
 
-async def _create_payment(
-    db: Database,
-    new: NewPayment,
-    claim: KeyClaim,
-    location_base: str,
-    subscribers: list[Subscriber],
-    request_id: str | None,
-    now: datetime,
-) -> StoredResponse:
-    payment = Payment(
+def _new_payment(
+    new: NewPayment, payer_id: str, idempotency_key: str, request_id: str | None, now: datetime
+) -> Payment:
+    return Payment(
         id=str(uuid.uuid4()),
-        payer_id=claim.caller_id,
+        payer_id=payer_id,
         amount=new.amount,
         currency=new.currency,
         description=new.description,
@@ -162,34 +152,13 @@ async def _create_payment(
         status=PaymentStatus.ACCEPTED,
         failure_code=None,
         failure_message=None,
-        idempotency_key=claim.key,
+        idempotency_key=idempotency_key,
         request_id=request_id,
         created_at=now,
         updated_at=now,
         processing_started_at=None,
         completed_at=None,
     )
-    response = StoredResponse(
-        status_code=202,
-        body=PaymentOut.from_payment(payment).model_dump_json(),
-        headers={"Location": f"{location_base}/{payment.id}"},
-    )
-    async with db.transaction() as conn:
-        await storage.insert_payment(conn, payment)
-        await record_event(conn, EventType.ACCEPTED, payment, subscribers=subscribers, now=now)
-        completed = await storage.complete_idempotency_key(
-            conn,
-            caller_id=claim.caller_id,
-            key=claim.key,
-            lock_token=claim.lock_token,
-            response=response,
-            now=now,
-        )
-        if not completed:
-            # Our claim timed out and another request took the key over; raising rolls the
-            # payment back, so the key still has exactly one payment.
-            raise IdempotencyKeyInFlight("A request with this Idempotency-Key took over; retry")
-    return response
 
 
 async def get_visible_payment(

@@ -130,26 +130,33 @@ def _payment(row: Row[Any]) -> Payment:
     )
 
 
+# Built once: SQLAlchemy reuses their cache keys and compiled forms on every request.
+_INSERT_PAYMENT = payments.insert()
+_INSERT_EVENT = outbox_events.insert()
+_INSERT_DELIVERIES = outbox_deliveries.insert()
+
+
 async def insert_payment(conn: AsyncConnection, payment: Payment) -> None:
     """Store a new payment."""
     await conn.execute(
-        payments.insert().values(
-            id=payment.id,
-            payer_id=payment.payer_id,
-            amount_minor=to_minor_units(payment.amount, payment.currency),
-            currency=payment.currency,
-            description=payment.description,
-            payment_method=payment.payment_method,
-            status=payment.status.value,
-            failure_code=payment.failure_code,
-            failure_message=payment.failure_message,
-            idempotency_key=payment.idempotency_key,
-            request_id=payment.request_id,
-            created_at=payment.created_at,
-            updated_at=payment.updated_at,
-            processing_started_at=payment.processing_started_at,
-            completed_at=payment.completed_at,
-        )
+        _INSERT_PAYMENT,
+        {
+            "id": payment.id,
+            "payer_id": payment.payer_id,
+            "amount_minor": to_minor_units(payment.amount, payment.currency),
+            "currency": payment.currency,
+            "description": payment.description,
+            "payment_method": payment.payment_method,
+            "status": payment.status.value,
+            "failure_code": payment.failure_code,
+            "failure_message": payment.failure_message,
+            "idempotency_key": payment.idempotency_key,
+            "request_id": payment.request_id,
+            "created_at": payment.created_at,
+            "updated_at": payment.updated_at,
+            "processing_started_at": payment.processing_started_at,
+            "completed_at": payment.completed_at,
+        },
     )
 
 
@@ -300,6 +307,13 @@ def _insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+# Built once per dialect: SQLAlchemy reuses its cache key and compiled form on every request.
+_INSERT_IDEMPOTENCY_KEY = {
+    "postgresql": postgresql.insert(idempotency_keys).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(idempotency_keys).on_conflict_do_nothing(),
+}
+
+
 def _key_is(caller_id: str, key: str) -> sa.ColumnElement[bool]:
     return sa.and_(idempotency_keys.c.caller_id == caller_id, idempotency_keys.c.key == key)
 
@@ -312,17 +326,30 @@ async def insert_idempotency_key(
     fingerprint: str,
     lock_token: str,
     now: datetime,
+    response: StoredResponse | None = None,
 ) -> bool:
-    """Record a key as in flight; False (and nothing written) if the caller already used it."""
-    statement = _insert_ignoring_conflicts(conn.dialect, idempotency_keys).values(
-        caller_id=caller_id,
-        key=key,
-        fingerprint=fingerprint,
-        lock_token=lock_token,
-        locked_at=now,
-        created_at=now,
-    )
-    result = await conn.execute(statement)
+    """Record a key; False (and nothing written) if the caller already used it.
+
+    Without ``response`` the key is in flight until ``complete_idempotency_key``. With it, the
+    key is stored completed at once: for a caller committing its effects in this transaction.
+    """
+    values: dict[str, Any] = {
+        "caller_id": caller_id,
+        "key": key,
+        "fingerprint": fingerprint,
+        "lock_token": lock_token,
+        "locked_at": now,
+        "created_at": now,
+    }
+    if response is not None:
+        values.update(
+            completed_at=now,
+            response_status=response.status_code,
+            response_body=response.body,
+            response_headers=json.dumps(response.headers),
+        )
+    statement = _INSERT_IDEMPOTENCY_KEY[conn.dialect.name]
+    result = await conn.execute(statement, values)
     return bool(result.rowcount == 1)
 
 
@@ -434,18 +461,19 @@ async def delete_idempotency_keys_created_before(conn: AsyncConnection, cutoff: 
 async def insert_event(conn: AsyncConnection, event: OutboxEvent, subscribers: list[str]) -> None:
     """Store an event and one pending delivery per subscriber that wants it."""
     await conn.execute(
-        outbox_events.insert().values(
-            id=event.id,
-            type=event.type.value,
-            payment_id=event.payment_id,
-            payload=event.payload,
-            request_id=event.request_id,
-            created_at=event.created_at,
-        )
+        _INSERT_EVENT,
+        {
+            "id": event.id,
+            "type": event.type.value,
+            "payment_id": event.payment_id,
+            "payload": event.payload,
+            "request_id": event.request_id,
+            "created_at": event.created_at,
+        },
     )
     if subscribers:
         await conn.execute(
-            outbox_deliveries.insert(),
+            _INSERT_DELIVERIES,
             [
                 {
                     "event_id": event.id,
