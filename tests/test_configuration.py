@@ -24,6 +24,7 @@ for field_name, field in Settings.model_fields.items():
 print(json.dumps(names))
 """
 
+
 def documented_variables() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
