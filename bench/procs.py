@@ -7,25 +7,12 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 from devstack import Stack
-
-
-def http_status(url: str, timeout: float = 1.0) -> int | None:
-    """The status of a GET on a loopback URL, or None when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, ValueError):
-        return None
+from devstack.stack import http_status
 
 
 def wait_for_status(url: str, status: int = 200, timeout: float = 30.0, poll: float = 0.01) -> bool:

@@ -69,7 +69,8 @@ def nginx_binary() -> str:
     return found
 
 
-def _http_status(url: str, timeout: float = 1.0) -> int | None:
+def http_status(url: str, timeout: float = 1.0) -> int | None:
+    """The status of a GET on a loopback URL, or None when nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
             status: int = response.status
@@ -282,7 +283,7 @@ class Stack:
         )
         self._nginx.start()
         self._wait_until(
-            lambda: _http_status(f"{self.gateway_url}/health") == 200,
+            lambda: http_status(f"{self.gateway_url}/health") == 200,
             what="gateway",
             process=self._nginx,
         )
@@ -299,7 +300,7 @@ class Stack:
         process = self._processes[(name, replica)]
         url = f"{self.service_url(name, replica)}/readyz"
         self._wait_until(
-            lambda: _http_status(url) == 200, what=process.name, process=process, timeout=timeout
+            lambda: http_status(url) == 200, what=process.name, process=process, timeout=timeout
         )
 
     def stop_service(self, name: str, replica: int = 0, *, kill: bool = False) -> None:
