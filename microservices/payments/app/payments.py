@@ -7,8 +7,6 @@ only if the change it reports happened, exactly once.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 import uuid
@@ -25,6 +23,7 @@ from app.processor import SandboxProcessor
 from app.schemas import PaymentOut
 from app.settings import Subscriber
 from servicekit.db import Database
+from servicekit.pagination import decode_cursor, encode_cursor
 
 logger = logging.getLogger("payments")
 
@@ -38,10 +37,6 @@ def utcnow() -> datetime:
 
 class LedgerCurrencyMismatch(ValueError):
     """The payment's currency is not the one the accounts ledger keeps (a 422)."""
-
-
-class InvalidCursor(ValueError):
-    """A list cursor that this service did not hand out (a 422)."""
 
 
 def ensure_ledger_currency(currency: str, ledger_currency: str) -> None:
@@ -172,26 +167,6 @@ async def get_visible_payment(
     return payment
 
 
-def encode_cursor(payment: Payment) -> str:
-    """An opaque cursor pointing just after ``payment`` in a newest-first list."""
-    raw = f"{payment.created_at.isoformat()}|{payment.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (created_at, id) position a cursor points at."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at_text, payment_id = raw.split("|", 1)
-        created_at = datetime.fromisoformat(created_at_text)
-        uuid.UUID(payment_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise InvalidCursor("cursor is not valid; use next_cursor from the previous page") from exc
-    if created_at.tzinfo is None:
-        raise InvalidCursor("cursor is not valid; use next_cursor from the previous page")
-    return created_at, payment_id
-
-
 async def list_caller_payments(
     db: Database,
     payer_id: str,
@@ -207,7 +182,7 @@ async def list_caller_payments(
             conn, payer_id, limit=limit + 1, status=status, before=before
         )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return page, next_cursor
 
 

@@ -16,7 +16,6 @@ from app.idempotency import (
 )
 from app.models import PaymentStatus
 from app.payments import (
-    InvalidCursor,
     LedgerCurrencyMismatch,
     accept_payment,
     ensure_ledger_currency,
@@ -145,12 +144,9 @@ async def list_payments(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentPage:
     """The caller's payments, newest first; `status` filters, `cursor` pages."""
-    try:
-        page, next_cursor = await list_caller_payments(
-            db, user.user_id, limit=limit, status=status_filter, cursor=cursor
-        )
-    except InvalidCursor as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    page, next_cursor = await list_caller_payments(
+        db, user.user_id, limit=limit, status=status_filter, cursor=cursor
+    )
     return PaymentPage(
         data=[PaymentOut.from_payment(payment) for payment in page],
         has_more=next_cursor is not None,

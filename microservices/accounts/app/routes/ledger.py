@@ -10,9 +10,9 @@ from fastapi import APIRouter, Header, Query, Response
 from app.dependencies import LedgerDep, SettingsDep, SignedIn
 from app.errors import InvalidAmount
 from app.ledger import TransferRequest, may_see_account
-from app.pagination import decode_cursor, encode_cursor
 from app.schemas import AccountIdOut, AccountOut, TransactionOut, TransactionPage, TransferCreate
 from servicekit.money import ExactJSONRoute, to_minor_units
+from servicekit.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(tags=["ledger"], route_class=ExactJSONRoute)
 

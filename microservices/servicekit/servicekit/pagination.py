@@ -1,4 +1,8 @@
-"""Opaque cursors for newest-first pages: the (created_at, id) of the last item shown."""
+"""Opaque keyset cursors for newest-first pages: the (created_at, id) of the last item shown.
+
+A page asks for rows strictly before that pair in (created_at, id) order, so rows inserted
+while a client pages never shift, repeat or hide the ones it has not seen yet.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,19 @@ import binascii
 import json
 from datetime import datetime
 
-from app.errors import AccountsError
+from servicekit.errors import ClientError
 
 
-class InvalidCursor(AccountsError):
+class InvalidCursor(ClientError):
+    """The cursor was not handed out by this service (or was altered)."""
+
     status_code = 422
     detail = "Invalid cursor: pass the next_cursor of the previous page"
 
 
 def encode_cursor(created_at: datetime, item_id: str) -> str:
     """The cursor that continues after this item."""
-    raw = json.dumps([created_at.isoformat(), item_id]).encode("utf-8")
+    raw = json.dumps([created_at.isoformat(), item_id], separators=(",", ":")).encode("utf-8")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
