@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from devstack import Stack
 from devstack.stack import http_status
 
 
@@ -102,11 +101,6 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def service_pid(stack: Stack, name: str, replica: int = 0) -> int:
-    """The process id of a running service replica (uvicorn without --workers serves in it)."""
-    return stack.pid(name, replica)
 
 
 def rss_bytes(pid: int) -> int:

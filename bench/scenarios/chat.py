@@ -10,7 +10,7 @@ from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from bench.context import Context
 from bench.peers.servers import base_url, django_chat
-from bench.procs import rss_bytes, service_pid
+from bench.procs import rss_bytes
 from bench.results import Measurement, ScenarioResult, ScenarioUnavailable, ratio
 from bench.wsload import FanoutStep
 from bench.wsload import fan_out as fan_out_load
@@ -132,7 +132,7 @@ def fan_out(ctx: Context, result: ScenarioResult) -> None:
 def scale(ctx: Context, result: ScenarioResult) -> None:
     """Idle sockets in rooms of ten, then active sockets in one room, through the gateway."""
     stack = ctx.platform.stack
-    pid = service_pid(stack, "chat")
+    pid = stack.pid("chat")
     profile = ctx.profile
     found = run_load(
         scale_load(

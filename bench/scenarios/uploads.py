@@ -9,7 +9,7 @@ import secrets
 import time
 
 from bench.context import Context
-from bench.procs import PeakRSS, service_pid
+from bench.procs import PeakRSS
 from bench.results import Measurement, ScenarioResult, ScenarioUnavailable
 
 CHUNK = 1024 * 1024
@@ -56,7 +56,7 @@ def run(ctx: Context, result: ScenarioResult) -> None:
     stack = ctx.platform.stack
     user = ctx.platform.user("uploader")
     size = ctx.profile.upload_bytes
-    with PeakRSS(service_pid(stack, "basement")) as memory:
+    with PeakRSS(stack.pid("basement")) as memory:
         status, body, seconds = stream_upload(
             "127.0.0.1", stack.gateway_port, user.access_token, size
         )
