@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.routes import router
+from app.routes import direct_routes, router
 from app.settings import Settings
 from app.storage import ResumeReader
 from servicekit import create_app
@@ -29,6 +29,7 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     app = create_app(
         settings or Settings(),
         routers=[router],
+        direct_routes=direct_routes,
         title="Resume service",
         description="Resumes: create, read, update, search.",
         migrations=MIGRATIONS,

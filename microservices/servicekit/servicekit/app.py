@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.routing import BaseRoute
 
 from servicekit.auth import JWKSKeySource, TokenVerifier
 from servicekit.db import Database
@@ -32,12 +34,18 @@ def create_app(
     migrations: Path | None = None,
     token_verifier: TokenVerifier | None = None,
     lifespan: Lifespan | None = None,
+    direct_routes: Sequence[BaseRoute] = (),
 ) -> FastAPI:
     """Build a service: health, readiness, metrics, logging, errors, database and auth wired in.
 
     ``migrations`` is the service's Alembic directory; when given, the service gets a
     ``Database`` on ``app.state.db``, migrated to head at start-up. ``lifespan`` runs the
     service's own start-up and shut-down inside the shared one (after the database is up).
+
+    ``direct_routes`` are plain Starlette routes matched before every router: for a hot
+    endpoint that takes the bare ``Request`` and returns a ``Response``, this skips FastAPI's
+    included-router resolution and parameter solving (about half of a small GET's cost).
+    Declare the same endpoint on a router too, so that OpenAPI documents it.
     """
     configure_logging(settings.service_name, settings.log_level)
 
@@ -53,15 +61,25 @@ def create_app(
             app.state.readiness_checks["database"] = db.ping
         try:
             if lifespan is None:
-                yield
+                with startup_heap_frozen():
+                    yield
             else:
                 async with lifespan(app):
-                    yield
+                    with startup_heap_frozen():
+                        yield
         finally:
             if migrations is not None:
                 await app.state.db.dispose()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=shared_lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=shared_lifespan,
+        # Metrics are Prometheus (ObservabilityMiddleware); FastAPI's own OpenTelemetry hooks
+        # would otherwise look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.readiness_checks = {}
     app.state.token_verifier = token_verifier or TokenVerifier(
@@ -70,11 +88,28 @@ def create_app(
         audience=settings.jwt_audience,
     )
     install_error_handlers(app)
+    app.router.routes.extend(direct_routes)
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
     app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
     return app
+
+
+@contextmanager
+def startup_heap_frozen() -> Iterator[None]:
+    """Exempt what start-up built (modules, routes, schemas, table metadata) from collection.
+
+    A full collection otherwise walks that whole heap and stalls the event loop for ~50 ms
+    every few thousand requests, which is most of a busy service's p99. Unfrozen at shutdown,
+    so an app that stops (as in tests) can still be collected.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _data_dir_writable(path: Path) -> ReadinessCheck:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Iterator
@@ -10,9 +11,11 @@ from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from servicekit import ServiceSettings, create_app
 from servicekit.app import DatabaseDep
@@ -188,3 +191,39 @@ def test_a_failed_transaction_writes_nothing(client: TestClient) -> None:
     with pytest.raises(ValueError, match="client error"):
         client.portal.call(half_write)  # type: ignore[union-attr]
     assert client.get("/notes").json() == []
+
+
+def test_the_start_up_heap_is_frozen_while_serving_and_released_at_shutdown(
+    data_dir: Path, database_url: str, tokens: TokenFactory
+) -> None:
+    gc.unfreeze()
+    with TestClient(build(data_dir, database_url, tokens)) as serving:
+        assert serving.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+
+
+async def _direct_greeting(request: Request) -> Response:
+    return JSONResponse({"served_by": "direct route", "name": request.path_params["name"]})
+
+
+@router.get("/greetings/{name}", summary="Greet someone")
+async def routed_greeting(name: str) -> dict[str, str]:
+    return {"served_by": "router", "name": name}
+
+
+def test_a_direct_route_is_served_before_the_routers_which_document_it(
+    data_dir: Path, database_url: str, tokens: TokenFactory
+) -> None:
+    settings = SampleSettings(data_dir=data_dir, database_url=database_url)
+    app = create_app(
+        settings,
+        routers=[router],
+        title="sample",
+        token_verifier=tokens.verifier,
+        direct_routes=[Route("/greetings/{name}", _direct_greeting, methods=["GET"])],
+    )
+    with TestClient(app) as direct:
+        assert direct.get("/greetings/ada").json() == {"served_by": "direct route", "name": "ada"}
+        operation = direct.get("/openapi.json").json()["paths"]["/greetings/{name}"]["get"]
+        assert operation["summary"] == "Greet someone"
