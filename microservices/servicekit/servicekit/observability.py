@@ -31,6 +31,14 @@ LATENCY = Histogram(
 access_log = logging.getLogger("servicekit.access")
 
 
+# Any other token a client sends as a method is counted as OTHER: labels stay bounded.
+_METHOD_LABELS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method_label(method: str) -> str:
+    return method if method in _METHOD_LABELS else "OTHER"
+
+
 _VALID_PREFIX = re.compile(rb"^(/[A-Za-z0-9._~-]+)+$")
 
 
@@ -107,8 +115,9 @@ class ObservabilityMiddleware:
             duration = time.perf_counter() - start
             method = scope["method"]
             route = route_template(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(duration)
+            method_label = _method_label(method)
+            REQUESTS.labels(method_label, route, str(status)).inc()
+            LATENCY.labels(method_label, route).observe(duration)
             access_log.info(
                 "request",
                 extra={

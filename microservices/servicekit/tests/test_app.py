@@ -227,3 +227,11 @@ def test_a_direct_route_is_served_before_the_routers_which_document_it(
         assert direct.get("/greetings/ada").json() == {"served_by": "direct route", "name": "ada"}
         operation = direct.get("/openapi.json").json()["paths"]["/greetings/{name}"]["get"]
         assert operation["summary"] == "Greet someone"
+
+
+def test_metrics_count_an_unknown_method_as_other(client: TestClient) -> None:
+    for method in ("BREW", "WHEN"):
+        client.request(method, "/healthz")
+    metrics = client.get("/metrics").text
+    assert 'method="OTHER",route="/healthz"' in metrics
+    assert "BREW" not in metrics
