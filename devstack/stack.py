@@ -30,6 +30,7 @@ GATEWAY_DEFAULTS = {
     "GATEWAY_AUTH_RATE": "10r/s",
     "GATEWAY_AUTH_BURST": "20",
     "GATEWAY_MAX_UPLOAD_SIZE": "50m",
+    "GATEWAY_RESOLVER": "# upstreams are 127.0.0.1 ports: nothing to resolve",
 }
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")

@@ -64,6 +64,7 @@ VENV_CACHE = Path(
 
 GATEWAY_SERVICE = "gateway"
 GATEWAY_TEMPLATE_TARGET = "/etc/nginx/templates/nginx.conf.template"
+DOCKER_DNS = "127.0.0.11"
 STARTUP_TIMEOUT = 60.0
 _PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _PINNED_TAG = re.compile(r"^[^:@]+:(?=[^:]*\d+\.\d+\.\d+)[\w.-]+$|@sha256:[0-9a-f]{64}$")
@@ -665,10 +666,13 @@ def check_compose_gateway(config: dict[str, Any], images: dict[str, ServiceImage
         problems.append(f"gateway environment lacks template placeholders: {missing}")
     for service, service_image in images.items():
         servers = environment.get(f"GATEWAY_{service.upper()}_SERVERS", "")
-        if f"server {service}:{service_image.port()};" not in servers:
+        if f"server {service}:{service_image.port()} resolve;" not in servers:
             problems.append(
                 f"GATEWAY_{service.upper()}_SERVERS must name {service}:{service_image.port()}"
+                " with `resolve` (a restarted container gets a new address)"
             )
+    if DOCKER_DNS not in environment.get("GATEWAY_RESOLVER", ""):
+        problems.append(f"GATEWAY_RESOLVER must use Docker's DNS ({DOCKER_DNS})")
     if problems:
         raise CheckFailed("\n".join(problems))
 
@@ -676,8 +680,9 @@ def check_compose_gateway(config: dict[str, Any], images: dict[str, ServiceImage
 def check_gateway_renders(config: dict[str, Any]) -> None:
     """gateway/nginx.conf rendered with compose's values is a config `nginx -t` accepts.
 
-    Service names become 127.0.0.1 (nothing resolves them here) and the container's /tmp paths
-    a temporary directory; every other value is exactly what the container gets.
+    Service names become 127.0.0.1 (nothing resolves them here), which also drops their
+    ``resolve`` (an address needs none, and the Nginx here may predate it), and the container's
+    /tmp paths a temporary directory; every other value is exactly what the container gets.
     """
     spec = config["services"][GATEWAY_SERVICE]
     variables = {k: str(v) for k, v in (spec.get("environment") or {}).items()}
@@ -687,7 +692,9 @@ def check_gateway_renders(config: dict[str, Any]) -> None:
         raise CheckFailed("nginx is not installed: run `make nginx`")
     with tempfile.TemporaryDirectory(prefix="gateway-") as temporary:
         for key, value in variables.items():
-            value = re.sub(r"server [A-Za-z0-9_-]+:", "server 127.0.0.1:", value)
+            value = re.sub(
+                r"server [A-Za-z0-9_-]+:(\d+)(?: resolve)?;", r"server 127.0.0.1:\1;", value
+            )
             variables[key] = value.replace("/tmp", temporary)  # noqa: S108 - the container's
         rendered = envsubst(GATEWAY_TEMPLATE.read_text(), variables, name_filter)
         left = sorted(set(_PLACEHOLDER.findall(rendered)))

@@ -217,6 +217,22 @@ def test_a_gateway_that_starts_before_a_service_is_healthy_is_named(
         checker.check_compose_gateway(config, images)
 
 
+def test_a_gateway_that_resolves_a_service_only_once_is_named(compose: dict[str, Any]) -> None:
+    config = copy.deepcopy(compose)
+    config["services"]["gateway"]["environment"]["GATEWAY_RESUME_SERVERS"] = "server resume:8000;"
+    images = {s: checker.ServiceImage.load(s) for s in checker.services()}
+    with pytest.raises(checker.CheckFailed, match="resume:8000 with `resolve`"):
+        checker.check_compose_gateway(config, images)
+
+
+def test_a_gateway_without_dockers_dns_is_named(compose: dict[str, Any]) -> None:
+    config = copy.deepcopy(compose)
+    config["services"]["gateway"]["environment"]["GATEWAY_RESOLVER"] = "resolver 8.8.8.8;"
+    images = {s: checker.ServiceImage.load(s) for s in checker.services()}
+    with pytest.raises(checker.CheckFailed, match="Docker's DNS"):
+        checker.check_compose_gateway(config, images)
+
+
 def test_envsubst_leaves_nginx_variables_and_filtered_names_alone() -> None:
     rendered = checker.envsubst(
         "listen ${GATEWAY_LISTEN}; set $x ${HOME}; $http_upgrade",
