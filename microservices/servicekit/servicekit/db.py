@@ -347,6 +347,11 @@ class Database:
                 transaction.commit()
             finally:
                 sync_conn.close()
+            # An inline transaction never gives the event loop a turn. Keep the lock for one:
+            # concurrent writers then queue on it and go in arrival order (asyncio.Lock is
+            # FIFO), and the loop reads new connections and requests in between. Without this,
+            # some requests waited 0.7 s at the start of every burst through the gateway.
+            await asyncio.sleep(0)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
