@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import metrics, storage
 from app.idempotency import Replay, claim_key
 from app.models import EventType, NewPayment, OutboxEvent, Payment, PaymentStatus, StoredResponse
-from app.processor import SandboxProcessor
+from app.processor import Decision, SandboxProcessor
 from app.schemas import PaymentOut
 from app.settings import Subscriber
 from servicekit.db import Database
@@ -247,49 +247,68 @@ class PaymentWorker:
         if not claimed:
             return 0
         metrics.PAYMENTS.labels(PaymentStatus.PROCESSING.value).inc(len(claimed))
-        # Concurrently, so that the whole batch finishes well within one lease.
-        results = await asyncio.gather(
-            *(self._process(payment, lease_token) for payment in claimed), return_exceptions=True
+        # Charged concurrently, so that the whole batch finishes well within one lease.
+        decisions = await asyncio.gather(
+            *(self.processor.charge(payment) for payment in claimed), return_exceptions=True
         )
-        for payment, result in zip(claimed, results, strict=True):
-            if isinstance(result, BaseException):
+        charged: list[tuple[Payment, Decision]] = []
+        for payment, decision in zip(claimed, decisions, strict=True):
+            if isinstance(decision, BaseException):
                 # The lease runs out and the payment is picked up again.
                 logger.error(
                     "payment processing failed",
-                    extra={"payment_id": payment.id, "error": repr(result)},
+                    extra={"payment_id": payment.id, "error": repr(decision)},
                 )
+            else:
+                charged.append((payment, decision))
+        if not charged:
+            return len(claimed)
+        now = self.clock()
+        # One transaction for the batch's final states and their events. Should it fail, the
+        # leases run out and the batch is processed again (the charges are idempotent).
+        async with self.db.transaction() as conn:
+            finished = [
+                await self._finish(conn, payment, decision, lease_token, now)
+                for payment, decision in charged
+            ]
+        for done in finished:
+            if done is None:
+                continue
+            metrics.PAYMENTS.labels(done.status.value).inc()
+            metrics.PROCESSING_SECONDS.labels(done.status.value).observe(
+                (now - done.created_at).total_seconds()
+            )
+            logger.info(
+                "payment processed", extra={"payment_id": done.id, "status": done.status.value}
+            )
         return len(claimed)
 
-    async def _process(self, payment: Payment, lease_token: str) -> None:
-        decision = await self.processor.charge(payment)
-        now = self.clock()
-        async with self.db.transaction() as conn:
-            finished = await storage.finish_payment(
-                conn,
-                payment.id,
-                lease_token=lease_token,
-                status=decision.status,
-                failure_code=decision.failure_code,
-                failure_message=decision.failure_message,
-                now=now,
-            )
-            if finished is None:
-                logger.warning(
-                    "payment lease lost; another worker finishes it",
-                    extra={"payment_id": payment.id},
-                )
-                return
-            event_type = (
-                EventType.SUCCEEDED
-                if finished.status is PaymentStatus.SUCCEEDED
-                else EventType.FAILED
-            )
-            await record_event(conn, event_type, finished, subscribers=self.subscribers, now=now)
-        metrics.PAYMENTS.labels(finished.status.value).inc()
-        metrics.PROCESSING_SECONDS.labels(finished.status.value).observe(
-            (now - finished.created_at).total_seconds()
+    async def _finish(
+        self,
+        conn: AsyncConnection,
+        payment: Payment,
+        decision: Decision,
+        lease_token: str,
+        now: datetime,
+    ) -> Payment | None:
+        """Record the final state and its event, if this worker still holds the lease."""
+        finished = await storage.finish_payment(
+            conn,
+            payment.id,
+            lease_token=lease_token,
+            status=decision.status,
+            failure_code=decision.failure_code,
+            failure_message=decision.failure_message,
+            now=now,
         )
-        logger.info(
-            "payment processed",
-            extra={"payment_id": finished.id, "status": finished.status.value},
+        if finished is None:
+            logger.warning(
+                "payment lease lost; another worker finishes it",
+                extra={"payment_id": payment.id},
+            )
+            return None
+        event_type = (
+            EventType.SUCCEEDED if finished.status is PaymentStatus.SUCCEEDED else EventType.FAILED
         )
+        await record_event(conn, event_type, finished, subscribers=self.subscribers, now=now)
+        return finished
