@@ -21,7 +21,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
@@ -44,17 +43,6 @@ class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"
     DEAD = "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class _DeliveryAttempt:
-    """One delivery attempt, to be recorded with the rest of its batch."""
-
-    delivery: ClaimedDelivery
-    outcome: DeliveryOutcome
-    status_code: int | None
-    error: str
-    number: int
 
 
 def classify_response(status_code: int) -> DeliveryOutcome:
@@ -210,26 +198,15 @@ class EventRelay:
                 lease_until=now + self.claim_lease,
                 limit=limit,
             )
-        # Outcomes are recorded together, in one transaction: at the end of the batch, or
-        # sooner if a slow subscriber has used up half of the claims' lease. Until they are,
-        # a crash means the claims run out and the events go again (consumers dedupe by id).
         attempted = 0
-        unrecorded: list[_DeliveryAttempt] = []
-        try:
-            for delivery in claimed:
-                if not breaker.allows_calls():
-                    # The circuit opened during this batch: hand the rest back untried.
-                    await self._release(delivery, breaker)
-                    metrics.EVENT_DELIVERIES.labels(subscriber.name, "skipped").inc()
-                    continue
-                unrecorded.append(await self._attempt(subscriber, delivery, breaker))
-                attempted += 1
-                if self.clock() - now > self.claim_lease / 2:
-                    await self._record(unrecorded)
-                    unrecorded = []
-        finally:
-            if unrecorded:
-                await self._record(unrecorded)
+        for delivery in claimed:
+            if not breaker.allows_calls():
+                # The circuit opened during this batch: hand the rest back untried.
+                await self._release(delivery, breaker)
+                metrics.EVENT_DELIVERIES.labels(subscriber.name, "skipped").inc()
+                continue
+            await self._attempt(subscriber, delivery, breaker)
+            attempted += 1
         return attempted
 
     async def _release(self, delivery: ClaimedDelivery, breaker: CircuitBreaker) -> None:
@@ -239,7 +216,7 @@ class EventRelay:
 
     async def _attempt(
         self, subscriber: Subscriber, delivery: ClaimedDelivery, breaker: CircuitBreaker
-    ) -> _DeliveryAttempt:
+    ) -> None:
         event = delivery.event
         context = request_id_var.set(event.request_id or "")
         try:
@@ -251,6 +228,7 @@ class EventRelay:
             if outcome is DeliveryOutcome.RETRY and attempt >= self.max_attempts:
                 outcome = DeliveryOutcome.DEAD
                 error = f"gave up after {attempt} attempts: {error}"
+            await self._record(delivery, outcome, status_code, error, attempt)
             if outcome is DeliveryOutcome.RETRY:
                 breaker.record_failure()
             else:
@@ -274,7 +252,6 @@ class EventRelay:
                 )
             else:
                 logger.info("event delivered", extra=log_fields)
-            return _DeliveryAttempt(delivery, outcome, status_code, error, attempt)
         finally:
             request_id_var.reset(context)
 
@@ -300,29 +277,32 @@ class EventRelay:
         error = "" if response.is_success else f"HTTP {response.status_code}: {response.text}"
         return response.status_code, error[:500]
 
-    async def _record(self, attempts: list[_DeliveryAttempt]) -> None:
+    async def _record(
+        self,
+        delivery: ClaimedDelivery,
+        outcome: DeliveryOutcome,
+        status_code: int | None,
+        error: str,
+        attempt: int,
+    ) -> None:
         now = self.clock()
         async with self.db.transaction() as conn:
-            for attempt in attempts:
-                delivery, status_code = attempt.delivery, attempt.status_code
-                if attempt.outcome is DeliveryOutcome.DELIVERED:
-                    assert status_code is not None
-                    await storage.mark_delivered(conn, delivery, status_code=status_code, now=now)
-                elif attempt.outcome is DeliveryOutcome.DEAD:
-                    await storage.mark_dead(
-                        conn, delivery, status_code=status_code, error=attempt.error
-                    )
-                else:
-                    delay = retry_delay(
-                        attempt.number,
-                        base=self.retry_base_seconds,
-                        cap=self.retry_max_seconds,
-                        rng=self.rng,
-                    )
-                    await storage.schedule_retry(
-                        conn,
-                        delivery,
-                        next_attempt_at=now + timedelta(seconds=delay),
-                        status_code=status_code,
-                        error=attempt.error,
-                    )
+            if outcome is DeliveryOutcome.DELIVERED:
+                assert status_code is not None
+                await storage.mark_delivered(conn, delivery, status_code=status_code, now=now)
+            elif outcome is DeliveryOutcome.DEAD:
+                await storage.mark_dead(conn, delivery, status_code=status_code, error=error)
+            else:
+                delay = retry_delay(
+                    attempt,
+                    base=self.retry_base_seconds,
+                    cap=self.retry_max_seconds,
+                    rng=self.rng,
+                )
+                await storage.schedule_retry(
+                    conn,
+                    delivery,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    status_code=status_code,
+                    error=error,
+                )
