@@ -88,6 +88,8 @@ class Settings(ServiceSettings):
             url=self.accounts_events_url,
             # Checked at start-up (`require_events_secret`); a placeholder keeps this total.
             secret=self.payment_events_secret.get_secret_value() or "unset",
+            # The only event accounts acts on (it answers the others "ignored").
+            event_types=["payment.succeeded"],
         )
         return [accounts, *self.event_subscribers]
 

@@ -30,6 +30,13 @@ def test_accounts_subscriber_is_built_from_the_platform_settings() -> None:
     assert "s3cret" not in repr(settings)
 
 
+def test_accounts_is_sent_only_the_event_it_credits() -> None:
+    [accounts] = Settings(payment_events_secret="s").subscribers()
+    assert accounts.wants("payment.succeeded")
+    assert not accounts.wants("payment.accepted")
+    assert not accounts.wants("payment.failed")
+
+
 def test_more_subscribers_can_be_added_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
