@@ -100,7 +100,7 @@ async def run_background_work(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[BackgroundWork]:
     """Start the worker, relay and housekeeping loops; cancel them cleanly on exit."""
-    subscribers = settings.subscribers()
+    subscribers = settings.subscribers
     worker = PaymentWorker(
         db,
         SandboxProcessor(settings.processor_delay_seconds),

@@ -94,7 +94,7 @@ async def create_payment(
                 request.method, _service_path(request), await request.body()
             ),
             location_base=f"{request.scope.get('root_path', '')}/payments",
-            subscribers=settings.subscribers(),
+            subscribers=settings.subscribers,
             request_id=request_id_var.get() or None,
             ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
             lock_timeout=timedelta(seconds=settings.idempotency_lock_timeout_seconds),

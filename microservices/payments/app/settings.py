@@ -1,5 +1,6 @@
 """Payments service settings (environment variables prefixed `PAYMENTS_`)."""
 
+import functools
 from typing import ClassVar, Self
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -76,11 +77,12 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _subscriber_names_are_unique(self) -> Self:
-        names = [subscriber.name for subscriber in self.subscribers()]
+        names = [subscriber.name for subscriber in self.subscribers]
         if len(names) != len(set(names)):
             raise ValueError("event subscriber names must be unique ('accounts' is taken)")
         return self
 
+    @functools.cached_property
     def subscribers(self) -> list[Subscriber]:
         """Every subscriber: accounts (from the two platform settings) and the extra ones."""
         accounts = Subscriber(

@@ -23,7 +23,7 @@ def test_service_refuses_to_start_without_the_events_secret(data_dir: Path) -> N
 
 def test_accounts_subscriber_is_built_from_the_platform_settings() -> None:
     settings = Settings(payment_events_secret="s3cret", accounts_events_url="http://127.0.0.1:1/e")
-    [accounts] = settings.subscribers()
+    [accounts] = settings.subscribers
     assert accounts.name == "accounts"
     assert accounts.url == "http://127.0.0.1:1/e"
     assert accounts.secret.get_secret_value() == "s3cret"
@@ -31,7 +31,7 @@ def test_accounts_subscriber_is_built_from_the_platform_settings() -> None:
 
 
 def test_accounts_is_sent_only_the_event_it_credits() -> None:
-    [accounts] = Settings(payment_events_secret="s").subscribers()
+    [accounts] = Settings(payment_events_secret="s").subscribers
     assert accounts.wants("payment.succeeded")
     assert not accounts.wants("payment.accepted")
     assert not accounts.wants("payment.failed")
@@ -45,7 +45,7 @@ def test_more_subscribers_can_be_added_from_the_environment(
         '[{"name": "ledger", "url": "http://127.0.0.1:1/e", "secret": "x",'
         ' "event_types": ["payment.succeeded"]}]',
     )
-    names = [subscriber.name for subscriber in Settings(payment_events_secret="s").subscribers()]
+    names = [subscriber.name for subscriber in Settings(payment_events_secret="s").subscribers]
     assert names == ["accounts", "ledger"]
 
 
