@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
@@ -17,16 +17,23 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+# One encoder for every line: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object with the service name and request id."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        # The handler's lock serializes format(); the timestamp's seconds change once a second.
+        self._second = -1
+        self._second_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._timestamp(record),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
@@ -40,7 +47,15 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _encode(entry)
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        """ISO 8601 in UTC with milliseconds, e.g. ``2026-12-01T10:00:00.123+00:00``."""
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int(record.msecs):03d}+00:00"
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

@@ -1,0 +1,41 @@
+"""JSON log lines: one object per line, UTC timestamps, the request id, the extra fields."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from servicekit.logging import JsonFormatter, request_id_var
+
+
+def _record(created: float, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("sample", logging.INFO, __file__, 1, "paid %s", ("10.00",), None)
+    record.created = created
+    record.msecs = (created - int(created)) * 1000
+    record.__dict__.update(extra)
+    return record
+
+
+def test_a_line_has_a_utc_timestamp_with_milliseconds_even_across_seconds() -> None:
+    formatter = JsonFormatter("sample")
+    first = json.loads(formatter.format(_record(1_796_119_199.9876)))
+    second = json.loads(formatter.format(_record(1_796_119_200.0042)))
+    assert first["time"] == "2026-12-01T09:59:59.987+00:00"
+    assert second["time"] == "2026-12-01T10:00:00.004+00:00"
+
+
+def test_a_line_carries_the_message_request_id_and_extra_fields() -> None:
+    token = request_id_var.set("trace-1")
+    try:
+        line = json.loads(JsonFormatter("sample").format(_record(0.5, payment_id="p-1", _hidden=1)))
+    finally:
+        request_id_var.reset(token)
+    assert line == {
+        "time": "1970-01-01T00:00:00.500+00:00",
+        "level": "INFO",
+        "service": "sample",
+        "logger": "sample",
+        "message": "paid 10.00",
+        "request_id": "trace-1",
+        "payment_id": "p-1",
+    }
