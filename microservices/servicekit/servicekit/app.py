@@ -6,7 +6,12 @@ import gc
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from pathlib import Path
 from typing import Annotated
 
@@ -60,13 +65,9 @@ def create_app(
             app.state.db = db
             app.state.readiness_checks["database"] = db.ping
         try:
-            if lifespan is None:
+            async with lifespan(app) if lifespan is not None else nullcontext():
                 with startup_heap_frozen():
                     yield
-            else:
-                async with lifespan(app):
-                    with startup_heap_frozen():
-                        yield
         finally:
             if migrations is not None:
                 await app.state.db.dispose()

@@ -77,7 +77,6 @@ class _InlineWriter:
     """
 
     def __init__(self, url: str, busy_timeout_ms: int) -> None:
-        self.busy_timeout_ms = busy_timeout_ms
         self.engine = sa.create_engine(
             make_url(url).set(drivername="sqlite"),
             pool_size=1,
@@ -97,19 +96,17 @@ class _InlineWriter:
             try:
                 driver.execute("BEGIN IMMEDIATE")
             finally:
-                driver.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+                driver.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
     def begin(self) -> tuple[Connection, sa.RootTransaction] | None:
         """A connection in a write transaction, or None if another process holds the lock."""
         conn = self.engine.connect()
         try:
             return conn, conn.begin()
-        except (sqlite3.OperationalError, sa.exc.OperationalError) as exc:
+        except sqlite3.OperationalError as exc:  # raised by on_begin, as the driver raised it
             conn.close()
-            error = getattr(exc, "orig", exc)
-            code = getattr(error, "sqlite_errorcode", 0)
             # The low byte is the primary code of an extended one (SQLITE_BUSY_RECOVERY, ...).
-            if code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 return None
             raise
         except BaseException:
