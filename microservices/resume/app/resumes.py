@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app import storage
 from app.model import (
     Resume,
@@ -130,13 +132,7 @@ async def change_resume(
     if not could_be_resume_id(resume_id):
         raise ResumeNotFound()
     async with db.transaction() as conn:
-        current = await storage.fetch_resume_for_update(conn, resume_id)
-        if current is None:
-            raise ResumeNotFound()
-        if not may_act_for(actor, current.user_id):
-            raise NotAllowed()
-        if not if_match_satisfied(if_match, current.etag):
-            raise PreconditionFailed(current)
+        current = await _resume_to_write(conn, resume_id, actor, if_match)
         changed = apply_changes(current, changes, utc_timestamp())
         if changed is not current:
             await storage.update_resume(conn, changed)
@@ -153,14 +149,22 @@ async def delete_resume(
     if not could_be_resume_id(resume_id):
         raise ResumeNotFound()
     async with db.transaction() as conn:
-        current = await storage.fetch_resume_for_update(conn, resume_id)
-        if current is None:
-            raise ResumeNotFound()
-        if not may_act_for(actor, current.user_id):
-            raise NotAllowed()
-        if not if_match_satisfied(if_match, current.etag):
-            raise PreconditionFailed(current)
+        await _resume_to_write(conn, resume_id, actor, if_match)
         await storage.delete_resume(conn, resume_id)
+
+
+async def _resume_to_write(
+    conn: AsyncConnection, resume_id: str, actor: Principal, if_match: str | None
+) -> Resume:
+    """The resume, locked, once the actor may write it and ``if_match`` holds; raises else."""
+    current = await storage.fetch_resume_for_update(conn, resume_id)
+    if current is None:
+        raise ResumeNotFound()
+    if not may_act_for(actor, current.user_id):
+        raise NotAllowed()
+    if not if_match_satisfied(if_match, current.etag):
+        raise PreconditionFailed(current)
+    return current
 
 
 @dataclass(frozen=True, slots=True)
