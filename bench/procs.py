@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from devstack.stack import http_status
+from devstack.stack import LoggedProcess, http_status
 
 
 def wait_for_status(url: str, status: int = 200, timeout: float = 30.0, poll: float = 0.01) -> bool:
@@ -40,56 +38,39 @@ class Server:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.command = list(command)
         self.ready_url = ready_url
-        self.log_path = log_path
-        self.cwd = cwd
-        self.env = {**os.environ, **(env or {})}
-        self.popen: subprocess.Popen[bytes] | None = None
+        self.process = LoggedProcess(
+            name=name,
+            command=list(command),
+            cwd=cwd or Path.cwd(),
+            env={**os.environ, **(env or {})},
+            log_path=log_path,
+        )
 
     @property
     def pid(self) -> int:
         """The server's process id (it must be running)."""
-        assert self.popen is not None, f"{self.name} is not running"
-        return self.popen.pid
+        popen = self.process.popen
+        assert popen is not None, f"{self.process.name} is not running"
+        return popen.pid
 
     def start(self, timeout: float = 30.0) -> Server:
         """Start the process and wait until it is ready; raise RuntimeError when it is not."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.process.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if http_status(self.ready_url) == 200:
                 return self
-            if self.popen.poll() is not None:
+            if not self.process.running:
                 break
             time.sleep(0.05)
         self.stop()
-        tail = self.log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"{self.name} did not become ready:\n{tail}")
+        tail = self.process.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{self.process.name} did not become ready:\n{tail}")
 
     def stop(self) -> None:
         """Stop the process and wait for it."""
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-        self.popen = None
+        self.process.stop()
 
     def __enter__(self) -> Server:
         return self.start()

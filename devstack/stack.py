@@ -90,7 +90,9 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 @dataclass
-class _Process:
+class LoggedProcess:
+    """A child process in its own session, its output appended to ``log_path``."""
+
     name: str
     command: list[str]
     cwd: Path
@@ -120,6 +122,7 @@ class _Process:
         return self.popen is not None and self.popen.poll() is None
 
     def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """SIGTERM (or SIGKILL), then SIGKILL if it has not exited within ``timeout``."""
         if self.popen is None:
             return
         if self.popen.poll() is None:
@@ -157,7 +160,7 @@ class Stack:
         self.log_dir = self.data_dir / "logs"
         self.run_dir = self.data_dir / "gateway"
         self.gateway_port = self.gateway_port or free_port()
-        self._nginx: _Process | None = None
+        self._nginx: LoggedProcess | None = None
         self._ports: dict[tuple[str, int], int] = {}
         for name in self.services:
             for replica in range(self.replicas.get(name, 1)):
@@ -209,7 +212,7 @@ class Stack:
         env.update(self.env)
         return env
 
-    def _service_process(self, name: str, replica: int) -> _Process:
+    def _service_process(self, name: str, replica: int) -> LoggedProcess:
         env = self.service_environment(name)
         port = self.port(name, replica)
         command = [
@@ -218,7 +221,7 @@ class Stack:
             # No service takes WebSocket frames near uvicorn's 16 MiB default.
             "--ws-max-size", "1048576",
         ]  # fmt: skip
-        return _Process(
+        return LoggedProcess(
             name=f"{name}-{replica}",
             command=command,
             cwd=SERVICES_DIR / name,
@@ -275,7 +278,7 @@ class Stack:
         )
         if check.returncode != 0:
             raise StackError(f"gateway config is invalid:\n{check.stderr}")
-        self._nginx = _Process(
+        self._nginx = LoggedProcess(
             name="gateway",
             command=[nginx, "-p", str(self.run_dir), "-c", str(config), "-g", "daemon off;"],
             cwd=self.run_dir,
@@ -335,7 +338,7 @@ class Stack:
         return [proc.name for proc in everything if proc.popen is not None and not proc.running]
 
     def _wait_until(
-        self, ready: object, *, what: str, process: _Process, timeout: float = 60.0
+        self, ready: object, *, what: str, process: LoggedProcess, timeout: float = 60.0
     ) -> None:
         assert callable(ready)
         deadline = time.monotonic() + timeout
