@@ -69,6 +69,19 @@ def fastapi_ceiling(log_dir: Path) -> Server:
     )
 
 
+def sqlite_read_floor(log_dir: Path, database: Path, python: str = sys.executable) -> Server:
+    """Bare Starlette answering one SQLite primary-key read, under our uvicorn settings."""
+    port = free_port()
+    return Server(
+        "bare Starlette + SQLite read",
+        uvicorn_command(python, "bench.peers.sqlite_read:app", port),
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        log_path=log_dir / "sqlite-read.log",
+        cwd=ROOT,
+        env={"BENCH_SQLITE_PATH": str(database)},
+    )
+
+
 def django_chat(log_dir: Path, layer: str, redis_url: str, python: str = sys.executable) -> Server:
     """Django Channels running the chat consumer, with the ``memory`` or ``redis`` layer."""
     port = free_port()

@@ -7,7 +7,13 @@ services' uvicorn settings bounds any service, directly and through the same gat
 from __future__ import annotations
 
 from bench.context import Context
-from bench.peers.servers import base_url, fastapi_ceiling, nginx_ceiling, starlette_ceiling
+from bench.peers.servers import (
+    base_url,
+    fastapi_ceiling,
+    nginx_ceiling,
+    sqlite_read_floor,
+    starlette_ceiling,
+)
 from bench.procs import Server
 from bench.results import Measurement, ScenarioResult
 from devstack import Stack
@@ -49,6 +55,14 @@ def fastapi_via_gateway(ctx: Context) -> Measurement:
     """Bare FastAPI (the services' framework, nothing else) behind the same gateway config."""
     with fastapi_ceiling(ctx.log_dir) as server:
         return _via_gateway(ctx, server, "bare FastAPI via gateway")
+
+
+def sqlite_read_via_gateway(ctx: Context) -> Measurement:
+    """Bare Starlette plus one SQLite read (the persisted-read floor), behind the same gateway."""
+    work_dir = ctx.work_dir / "sqlite-read"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with sqlite_read_floor(ctx.log_dir, work_dir / "resumes.db", ctx.bench_python) as server:
+        return _via_gateway(ctx, server, "bare Starlette + one SQLite read via gateway")
 
 
 def run(ctx: Context, result: ScenarioResult) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from bench.context import Context
 from bench.platform import expect, json_of
 from bench.results import Measurement, ScenarioResult, ScenarioUnavailable, ratio
-from bench.scenarios.ceilings import fastapi_via_gateway, starlette_via_gateway
+from bench.scenarios.ceilings import (
+    fastapi_via_gateway,
+    sqlite_read_via_gateway,
+    starlette_via_gateway,
+)
 
 # The seed's in-memory stub reached this share of bare Starlette through its gateway.
 SEED_STUB_SHARE_OF_BARE = 0.47
@@ -76,4 +80,12 @@ def read_path(ctx: Context, result: ScenarioResult) -> None:
         f"bare FastAPI (no database, auth, logging or metrics) reaches "
         f"{ratio(fastapi.value, bare.value):.2f}x of bare Starlette via the same gateway; "
         f"ours is {ratio(via.value, fastapi.value):.2f}x of bare FastAPI"
+    )
+    # The persistence floor: what any service reading SQLite per request can reach at best.
+    floor = result.measure(ctx.figure("sqlite-read-gateway", lambda: sqlite_read_via_gateway(ctx)))
+    result.notes.append(
+        f"bare Starlette doing nothing but one SQLite primary-key read and its JSON body "
+        f"reaches {ratio(floor.value, bare.value):.2f}x of bare Starlette via the same gateway "
+        f"(the floor of any persisted read here); ours is {ratio(via.value, floor.value):.2f}x "
+        f"of that floor"
     )
