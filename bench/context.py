@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.platform import Platform
+from bench.procs import cpu_seconds
 from bench.profiles import Profile
 from bench.results import Measurement
 from bench.wrk import WrkResult, run_wrk
@@ -43,8 +44,13 @@ class Context:
         script_args: tuple[str, ...] = (),
         headers: dict[str, str] | None = None,
         warm_up: bool = True,
+        server_pid: int | None = None,
     ) -> WrkResult:
-        """A warm-up run (unless the profile has none), then the measured wrk run."""
+        """A warm-up run (unless the profile has none), then the measured wrk run.
+
+        With ``server_pid``, the result also has the CPU that process spent per request: on
+        a machine whose cores the load generator shares, the steadiest figure to compare.
+        """
 
         def load(seconds: float) -> WrkResult:
             return run_wrk(
@@ -59,7 +65,11 @@ class Context:
 
         if warm_up and self.profile.warmup_seconds > 0:
             load(self.profile.warmup_seconds)
-        return load(self.profile.http_seconds)
+        if server_pid is None:
+            return load(self.profile.http_seconds)
+        before = cpu_seconds(server_pid)
+        result = load(self.profile.http_seconds)
+        return replace(result, server_cpu_seconds=cpu_seconds(server_pid) - before)
 
     def figure(self, key: str, measure: Callable[[], Measurement]) -> Measurement:
         """A measurement shared between scenarios, measured once per run."""

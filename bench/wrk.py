@@ -27,6 +27,15 @@ class WrkResult:
     max_ms: float
     errors: dict[str, int]
     counters: dict[str, int] = field(default_factory=dict)
+    # CPU the server process spent during the run, when the caller measured it.
+    server_cpu_seconds: float | None = None
+
+    @property
+    def server_cpu_us_per_request(self) -> float | None:
+        """The server's CPU per completed request, in microseconds (None if not measured)."""
+        if self.server_cpu_seconds is None or not self.requests:
+            return None
+        return self.server_cpu_seconds / self.requests * 1e6
 
     @property
     def requests_per_second(self) -> float:
@@ -53,6 +62,7 @@ class WrkResult:
                 "max_ms": self.max_ms,
                 "errors": self.errors,
                 "counters": self.counters,
+                "server_cpu_us_per_request": self.server_cpu_us_per_request,
             },
         )
 

@@ -69,14 +69,17 @@ def fastapi_ceiling(log_dir: Path) -> Server:
     )
 
 
-def sqlite_read_floor(log_dir: Path, database: Path, python: str = sys.executable) -> Server:
-    """Bare Starlette answering one SQLite primary-key read, under our uvicorn settings."""
+def sqlite_read_floor(
+    log_dir: Path, database: Path, python: str = sys.executable, *, fastapi: bool = False
+) -> Server:
+    """Bare Starlette (or FastAPI, from the services' virtualenv) answering one SQLite read."""
     port = free_port()
+    module = "bench.peers.sqlite_read_fastapi:app" if fastapi else "bench.peers.sqlite_read:app"
     return Server(
-        "bare Starlette + SQLite read",
-        uvicorn_command(python, "bench.peers.sqlite_read:app", port),
+        "bare FastAPI + SQLite read" if fastapi else "bare Starlette + SQLite read",
+        uvicorn_command(SERVICES_PYTHON if fastapi else python, module, port),
         ready_url=f"http://127.0.0.1:{port}/readyz",
-        log_path=log_dir / "sqlite-read.log",
+        log_path=log_dir / f"sqlite-read{'-fastapi' if fastapi else ''}.log",
         cwd=ROOT,
         env={"BENCH_SQLITE_PATH": str(database)},
     )

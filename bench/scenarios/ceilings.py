@@ -28,7 +28,8 @@ def nginx_return_200(ctx: Context) -> Measurement:
 def starlette_direct(ctx: Context) -> Measurement:
     """Bare Starlette on its own port."""
     with starlette_ceiling(ctx.log_dir, ctx.bench_python) as server:
-        return ctx.http_load(base_url(server) + "/hello").measurement("bare Starlette direct")
+        url = base_url(server) + "/hello"
+        return ctx.http_load(url, server_pid=server.pid).measurement("bare Starlette direct")
 
 
 def _via_gateway(ctx: Context, server: Server, subject: str) -> Measurement:
@@ -40,7 +41,7 @@ def _via_gateway(ctx: Context, server: Server, subject: str) -> Measurement:
     try:
         gateway.start()
         url = f"{gateway.gateway_url}/resume/resumes/hello"
-        return ctx.http_load(url).measurement(subject)
+        return ctx.http_load(url, server_pid=server.pid).measurement(subject)
     finally:
         gateway.stop()
 
@@ -57,12 +58,14 @@ def fastapi_via_gateway(ctx: Context) -> Measurement:
         return _via_gateway(ctx, server, "bare FastAPI via gateway")
 
 
-def sqlite_read_via_gateway(ctx: Context) -> Measurement:
-    """Bare Starlette plus one SQLite read (the persisted-read floor), behind the same gateway."""
-    work_dir = ctx.work_dir / "sqlite-read"
+def sqlite_read_via_gateway(ctx: Context, *, fastapi: bool = False) -> Measurement:
+    """One SQLite read and nothing else (the persisted-read floor), behind the same gateway."""
+    framework = "FastAPI" if fastapi else "Starlette"
+    work_dir = ctx.work_dir / f"sqlite-read-{framework.lower()}"
     work_dir.mkdir(parents=True, exist_ok=True)
-    with sqlite_read_floor(ctx.log_dir, work_dir / "resumes.db", ctx.bench_python) as server:
-        return _via_gateway(ctx, server, "bare Starlette + one SQLite read via gateway")
+    database = work_dir / "resumes.db"
+    with sqlite_read_floor(ctx.log_dir, database, ctx.bench_python, fastapi=fastapi) as server:
+        return _via_gateway(ctx, server, f"bare {framework} + one SQLite read via gateway")
 
 
 def run(ctx: Context, result: ScenarioResult) -> None:

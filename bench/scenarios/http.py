@@ -43,13 +43,15 @@ def resume_path(ctx: Context) -> str:
 def resume_via_gateway(ctx: Context) -> Measurement:
     """GET a resume through the gateway."""
     url = f"{ctx.platform.stack.gateway_url}/resume{resume_path(ctx)}"
-    return checked(ctx.http_load(url).measurement("ours: GET resume via gateway"))
+    load = ctx.http_load(url, server_pid=ctx.platform.stack.pid("resume"))
+    return checked(load.measurement("ours: GET resume via gateway"))
 
 
 def resume_direct(ctx: Context) -> Measurement:
     """GET a resume on the service's own port."""
     url = f"{ctx.platform.stack.service_url('resume')}{resume_path(ctx)}"
-    return checked(ctx.http_load(url).measurement("ours: GET resume direct"))
+    load = ctx.http_load(url, server_pid=ctx.platform.stack.pid("resume"))
+    return checked(load.measurement("ours: GET resume direct"))
 
 
 def checked(measurement: Measurement) -> Measurement:
@@ -81,11 +83,26 @@ def read_path(ctx: Context, result: ScenarioResult) -> None:
         f"{ratio(fastapi.value, bare.value):.2f}x of bare Starlette via the same gateway; "
         f"ours is {ratio(via.value, fastapi.value):.2f}x of bare FastAPI"
     )
-    # The persistence floor: what any service reading SQLite per request can reach at best.
-    floor = result.measure(ctx.figure("sqlite-read-gateway", lambda: sqlite_read_via_gateway(ctx)))
-    result.notes.append(
-        f"bare Starlette doing nothing but one SQLite primary-key read and its JSON body "
-        f"reaches {ratio(floor.value, bare.value):.2f}x of bare Starlette via the same gateway "
-        f"(the floor of any persisted read here); ours is {ratio(via.value, floor.value):.2f}x "
-        f"of that floor"
+    # The persistence floor: what a service reading SQLite per request can reach at best,
+    # on bare Starlette and on FastAPI (the services' framework).
+    starlette_floor = result.measure(
+        ctx.figure("sqlite-read-gateway", lambda: sqlite_read_via_gateway(ctx))
     )
+    fastapi_floor = result.measure(
+        ctx.figure("sqlite-read-fastapi", lambda: sqlite_read_via_gateway(ctx, fastapi=True))
+    )
+    result.notes.append(
+        "doing nothing but one SQLite primary-key read and its JSON body, bare Starlette "
+        f"reaches {ratio(starlette_floor.value, bare.value):.2f}x and FastAPI "
+        f"{ratio(fastapi_floor.value, bare.value):.2f}x of bare Starlette via the same gateway "
+        "(the floors of any persisted read here)"
+    )
+    # The load generator and the gateway share the cores: when they starve, every ratio
+    # above drifts toward 1. The CPU a request costs the server process does not.
+    cpu = {m.subject: m.details.get("server_cpu_us_per_request") for m in result.measurements}
+    ceiling = cpu[bare.subject]
+    if ceiling and all(cpu.values()):
+        result.notes.append(
+            "server CPU per request (share of bare Starlette's): "
+            + ", ".join(f"{name} {us:.0f} us ({ceiling / us:.2f}x)" for name, us in cpu.items())
+        )
