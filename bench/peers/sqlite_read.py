@@ -85,4 +85,6 @@ async def ready(request: Request) -> Response:
     return Response(status_code=200)
 
 
-app = Starlette(routes=[Route("/readyz", ready), Route("/{prefix:path}/{resume_id}", read_resume)])
+# Shared with the FastAPI floor (sqlite_read_fastapi), which mounts the very same routes.
+routes = [Route("/readyz", ready), Route("/{prefix:path}/{resume_id}", read_resume)]
+app = Starlette(routes=routes)

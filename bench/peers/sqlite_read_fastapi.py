@@ -9,11 +9,8 @@ request ids or auth, so no FastAPI service that reads SQLite per request can be 
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.routing import Route
 
-from bench.peers.sqlite_read import read_resume, ready
+from bench.peers.sqlite_read import routes
 
 app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
-app.router.routes.extend(
-    [Route("/readyz", ready), Route("/{prefix:path}/{resume_id}", read_resume)]
-)
+app.router.routes.extend(routes)
