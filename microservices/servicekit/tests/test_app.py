@@ -204,6 +204,11 @@ def test_the_start_up_heap_is_frozen_while_serving_and_released_at_shutdown(
 
 
 async def _direct_greeting(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name == "teapot":
+        raise TeapotRefusal()
+    if name == "crash":
+        raise RuntimeError("database password is hunter2")
     return JSONResponse({"served_by": "direct route", "name": request.path_params["name"]})
 
 
@@ -212,9 +217,14 @@ async def routed_greeting(name: str) -> dict[str, str]:
     return {"served_by": "router", "name": name}
 
 
-def test_a_direct_route_is_served_before_the_routers_which_document_it(
-    data_dir: Path, database_url: str, tokens: TokenFactory
-) -> None:
+@router.put("/greetings/{name}")
+async def change_greeting(name: str) -> dict[str, str]:
+    return {"served_by": "router", "changed": name}
+
+
+@pytest.fixture
+def direct(data_dir: Path, database_url: str, tokens: TokenFactory) -> Iterator[TestClient]:
+    """The sample app with GET /greetings/{name} as a direct route."""
     settings = SampleSettings(data_dir=data_dir, database_url=database_url)
     app = create_app(
         settings,
@@ -223,10 +233,48 @@ def test_a_direct_route_is_served_before_the_routers_which_document_it(
         token_verifier=tokens.verifier,
         direct_routes=[Route("/greetings/{name}", _direct_greeting, methods=["GET"])],
     )
-    with TestClient(app) as direct:
-        assert direct.get("/greetings/ada").json() == {"served_by": "direct route", "name": "ada"}
-        operation = direct.get("/openapi.json").json()["paths"]["/greetings/{name}"]["get"]
-        assert operation["summary"] == "Greet someone"
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_direct_route_is_served_before_the_routers_which_document_it(
+    direct: TestClient,
+) -> None:
+    assert direct.get("/greetings/ada").json() == {"served_by": "direct route", "name": "ada"}
+    operation = direct.get("/openapi.json").json()["paths"]["/greetings/{name}"]["get"]
+    assert operation["summary"] == "Greet someone"
+
+
+def test_another_method_on_a_direct_routes_path_goes_to_the_routers(direct: TestClient) -> None:
+    assert direct.put("/greetings/ada").json() == {"served_by": "router", "changed": "ada"}
+    assert direct.delete("/greetings/ada").status_code == 405
+
+
+def test_a_direct_route_is_metered_and_logged_under_its_template(
+    direct: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="servicekit.access"):
+        response = direct.get("/greetings/ada", headers={"X-Request-ID": "direct-1"})
+    assert response.headers["X-Request-ID"] == "direct-1"
+    [record] = [r for r in caplog.records if r.name == "servicekit.access"]
+    assert record.route == "/greetings/{name}"  # type: ignore[attr-defined]
+    metrics = direct.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/greetings/{name}",status="200"}' in metrics
+
+
+def test_a_client_error_in_a_direct_route_is_answered_like_anywhere_else(
+    direct: TestClient,
+) -> None:
+    response = direct.get("/greetings/teapot")
+    assert response.status_code == 418
+    assert response.json() == {"detail": "No coffee here"}
+    assert response.headers["Retry-After"] == "60"
+
+
+def test_a_crash_in_a_direct_route_is_a_500_naming_the_request_id(direct: TestClient) -> None:
+    response = direct.get("/greetings/crash", headers={"X-Request-ID": "crash-1"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal Server Error", "request_id": "crash-1"}
 
 
 def test_metrics_count_an_unknown_method_as_other(client: TestClient) -> None:
