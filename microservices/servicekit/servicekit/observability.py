@@ -6,6 +6,7 @@ one extra function frame per response message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -42,15 +43,28 @@ def _method_label(method: str) -> str:
 _VALID_PREFIX = re.compile(rb"^(/[A-Za-z0-9._~-]+)+$")
 
 
-def _read_headers(scope: Scope) -> tuple[str, bytes]:
+@functools.lru_cache(maxsize=16)
+def _forwarded_prefix(value: bytes) -> str:
+    """The gateway's path prefix as text, or "" if malformed (a gateway sends one or two)."""
+    return value.decode("ascii") if _VALID_PREFIX.match(value) else ""
+
+
+@functools.cache
+def _request_metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The labelled series for one kind of request, looked up once: ``labels()`` validates
+    and locks on every call. Bounded like the labels are: methods, route templates, statuses."""
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+
+
+def _read_headers(scope: Scope) -> tuple[str, str]:
     """The request id to use (the client's if well-formed) and the gateway's path prefix."""
     request_id = ""
-    prefix = b""
+    prefix = ""
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
             request_id = value.decode("ascii")
-        elif name == b"x-forwarded-prefix" and _VALID_PREFIX.match(value):
-            prefix = value
+        elif name == b"x-forwarded-prefix":
+            prefix = _forwarded_prefix(value)
     return request_id or uuid.uuid4().hex, prefix
 
 
@@ -83,12 +97,11 @@ class ObservabilityMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         if prefix:
             # ASGI wants `path` to include `root_path`; Starlette strips it again for routing.
-            text_prefix = prefix.decode("ascii")
-            scope["root_path"] = scope.get("root_path", "") + text_prefix
-            scope["path"] = text_prefix + scope["path"]
+            scope["root_path"] = scope.get("root_path", "") + prefix
+            scope["path"] = prefix + scope["path"]
             raw_path = scope.get("raw_path")
             if raw_path is not None:
-                scope["raw_path"] = prefix + raw_path
+                scope["raw_path"] = prefix.encode("ascii") + raw_path
         if scope["type"] == "websocket":
             try:
                 await self.app(scope, receive, send)
@@ -116,8 +129,9 @@ class ObservabilityMiddleware:
             method = scope["method"]
             route = route_template(scope)
             method_label = _method_label(method)
-            REQUESTS.labels(method_label, route, str(status)).inc()
-            LATENCY.labels(method_label, route).observe(duration)
+            requests, latency = _request_metrics(method_label, route, status)
+            requests.inc()
+            latency.observe(duration)
             access_log.info(
                 "request",
                 extra={
