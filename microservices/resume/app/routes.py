@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from pydantic import AfterValidator
 from starlette.routing import Route
@@ -63,9 +63,8 @@ IfMatch = Annotated[
 
 def resume_response(resume: Resume, *, headers: dict[str, str] | None = None) -> Response:
     """The resume as JSON with its ETag; serialized directly, as this is the hot read path."""
-    body = json.dumps(resume.to_document(), ensure_ascii=False, separators=(",", ":"))
     return Response(
-        body.encode(),
+        orjson.dumps(resume.to_document()),
         media_type="application/json",
         headers={"ETag": resume.etag, **(headers or {})},
     )
@@ -146,9 +145,7 @@ async def list_resumes(
         skill=_stripped_or_none(skill),
         text=_stripped_or_none(q),
     )
-    body = json.dumps(
-        [resume.to_document() for resume in page.items], ensure_ascii=False, separators=(",", ":")
-    )
+    body = orjson.dumps([resume.to_document() for resume in page.items])
     headers: dict[str, str] = {}
     if page.next_cursor is not None:
         params = request.query_params.multi_items()
@@ -156,7 +153,7 @@ async def list_resumes(
         query = urlencode([*kept, ("cursor", page.next_cursor)])
         headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
         headers["X-Next-Cursor"] = page.next_cursor
-    return Response(body.encode(), media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -86,7 +87,7 @@ def _resume_from_row(row: Sequence[Any]) -> Resume:
         user_id=user_id,
         title=title,
         summary=summary,
-        skills=tuple(json.loads(skills)),
+        skills=tuple(orjson.loads(skills)),
         experience=experience,
         education=education,
         created_at=created_at,

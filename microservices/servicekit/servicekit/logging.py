@@ -9,6 +9,8 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
+
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
@@ -17,8 +19,17 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
-# One encoder for every line: json.dumps with options builds a new one per call.
-_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+# The stdlib's encoder only for what orjson refuses (non-string keys, integers past 64 bits).
+_encode_leniently = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+def _encode(entry: dict[str, Any]) -> str:
+    """One log line: orjson (a tenth of the stdlib's time per line) with ``str()`` for what
+    JSON has no type for, and the stdlib for the rest, so that no record is ever lost."""
+    try:
+        return orjson.dumps(entry, default=str).decode()
+    except TypeError:
+        return _encode_leniently(entry)
 
 
 class JsonFormatter(logging.Formatter):
