@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 
 from servicekit.logging import JsonFormatter, request_id_var
 
@@ -39,3 +40,13 @@ def test_a_line_carries_the_message_request_id_and_extra_fields() -> None:
         "request_id": "trace-1",
         "payment_id": "p-1",
     }
+
+
+def test_a_field_json_has_no_type_for_is_logged_as_text_and_odd_ones_are_not_lost() -> None:
+    formatter = JsonFormatter("sample")
+    amount = Decimal("10.00")
+    line = json.loads(formatter.format(_record(0.5, amount=amount, customer="Zoë")))
+    assert (line["amount"], line["customer"]) == ("10.00", "Zoë")
+    # Integer keys and integers past 64 bits are valid here, so the line must still come out.
+    odd = json.loads(formatter.format(_record(0.5, counts={1: "one"}, big=2**70)))
+    assert (odd["counts"], odd["big"]) == ({"1": "one"}, 2**70)
