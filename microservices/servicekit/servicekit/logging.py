@@ -38,35 +38,112 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-        # The handler's lock serializes format(); the timestamp's seconds change once a second.
+        # The timestamp's seconds change once a second; a race here only recomputes them.
         self._second = -1
         self._second_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRS and not key.startswith("_")
+        }
+        if record.exc_info:
+            fields["exc_info"] = self.formatException(record.exc_info)
+        return self.line(record.created, record.levelname, record.name, record.getMessage(), fields)
+
+    def line(
+        self, created: float, level: str, logger: str, message: str, fields: dict[str, Any]
+    ) -> str:
+        """The JSON object of one log entry: the fixed keys first, then ``fields``."""
         entry: dict[str, Any] = {
-            "time": self._timestamp(record),
-            "level": record.levelname,
+            "time": self._timestamp(created),
+            "level": level,
             "service": self.service,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "logger": logger,
+            "message": message,
         }
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
+        entry.update(fields)
         return _encode(entry)
 
-    def _timestamp(self, record: logging.LogRecord) -> str:
+    def _timestamp(self, created: float) -> str:
         """ISO 8601 in UTC with milliseconds, e.g. ``2026-12-01T10:00:00.123+00:00``."""
-        second = int(record.created)
+        second = int(created)
         if second != self._second:
-            self._second = second
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int(record.msecs):03d}+00:00"
+            self._second = second
+        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
+
+
+class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs: JSON lines on a stream."""
+
+    formatter: JsonFormatter
+
+    def __init__(self, stream: Any, service: str) -> None:
+        super().__init__(stream)
+        self.setFormatter(JsonFormatter(service))
+
+
+class AccessLog:
+    """Writes the one line per request, on the ``servicekit.access`` logger.
+
+    When logging is as ``configure_logging`` left it (its handler alone on the root logger),
+    the line is laid out by that handler's formatter and written straight to its stream:
+    making a ``LogRecord`` and passing it down the logger and handler chain took a small GET
+    a fifth of its CPU (bench/README.md, read path). Any other set-up (a test's capture
+    handler, a handler or filter added later) gets an ordinary record through ``logging``, so
+    no handler or filter is ever bypassed. Either way the logger's level decides.
+    """
+
+    def __init__(self, name: str = "servicekit.access") -> None:
+        self._logger = logging.getLogger(name)
+
+    def request(self, method: str, path: str, route: str, status: int, duration_ms: float) -> None:
+        """Log one answered request."""
+        logger = self._logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        fields = {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+        }
+        handler = self._sole_handler()
+        if handler is None:
+            logger.info("request", extra=fields)
+            return
+        line = handler.formatter.line(time.time(), "INFO", logger.name, "request", fields)
+        with handler.lock:  # type: ignore[union-attr]
+            try:
+                stream = handler.stream
+                stream.write(line + handler.terminator)
+                stream.flush()
+            except Exception:  # logging never takes the request down
+                logger.info("request", extra=fields)
+
+    def _sole_handler(self) -> JsonLinesHandler | None:
+        """The handler a record would reach, if it is ours and nothing else could see it."""
+        logger: logging.Logger | None = self._logger
+        if self._logger.filters:
+            return None
+        while logger is not None:
+            handlers = logger.handlers
+            if logger.parent is None or not logger.propagate:
+                if len(handlers) == 1 and isinstance(handlers[0], JsonLinesHandler):
+                    handler = handlers[0]
+                    if not handler.filters and handler.level <= logging.INFO:
+                        return handler
+                return None
+            if handlers:
+                return None
+            logger = logger.parent
+        return None
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -77,8 +154,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
+    handler = JsonLinesHandler(sys.stdout, service)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -7,7 +7,6 @@ one extra function frame per response message.
 from __future__ import annotations
 
 import functools
-import logging
 import re
 import time
 import uuid
@@ -15,7 +14,7 @@ import uuid
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicekit.logging import request_id_var
+from servicekit.logging import AccessLog, request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 # The same rule as the gateway's: short, printable, no separators a log parser could trip on.
@@ -29,7 +28,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
-access_log = logging.getLogger("servicekit.access")
+access_log = AccessLog()
 
 
 # Any other token a client sends as a method is counted as OTHER: labels stay bounded.
@@ -132,14 +131,5 @@ class ObservabilityMiddleware:
             requests, latency = _request_metrics(method_label, route, status)
             requests.inc()
             latency.observe(duration)
-            access_log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                },
-            )
+            access_log.request(method, scope["path"], route, status, round(duration * 1000, 2))
             request_id_var.reset(token)

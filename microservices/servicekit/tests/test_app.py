@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +23,7 @@ from starlette.routing import Route
 from servicekit import ServiceSettings, create_app
 from servicekit.app import DatabaseDep
 from servicekit.errors import ClientError
+from servicekit.logging import JsonLinesHandler
 from servicekit.testing import TokenFactory
 
 MIGRATIONS = Path(__file__).parent / "sample_migrations"
@@ -142,6 +146,60 @@ def test_request_log_line_names_route_status_and_request_id(
     line = json.loads(JsonFormatter("sample").format(record))
     assert line["service"] == "sample"
     assert line["duration_ms"] >= 0
+
+
+@contextmanager
+def logging_as_configured(stream: io.StringIO) -> Iterator[logging.Logger]:
+    """Logging as a running service has it (pytest's capture handlers taken off the root
+    logger), writing to ``stream``; yields the access logger."""
+    root = logging.getLogger()
+    [handler] = [h for h in root.handlers if isinstance(h, JsonLinesHandler)]
+    saved = root.handlers[:]
+    previous = handler.setStream(stream)
+    root.handlers[:] = [handler]
+    try:
+        yield logging.getLogger("servicekit.access")
+    finally:
+        root.handlers[:] = saved
+        handler.setStream(previous)  # type: ignore[arg-type]
+
+
+def _access_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [line for line in lines if line["logger"] == "servicekit.access"]
+
+
+def test_the_request_line_is_written_whole_to_the_log_stream(client: TestClient) -> None:
+    stream = io.StringIO()
+    with logging_as_configured(stream):
+        client.get("/items/7", headers={"X-Request-ID": "line-1"})
+    [line] = _access_lines(stream)
+    assert line == {
+        "time": ANY,
+        "level": "INFO",
+        "service": "sample",
+        "logger": "servicekit.access",
+        "message": "request",
+        "request_id": "line-1",
+        "method": "GET",
+        "path": "/items/7",
+        "route": "/items/{item_id}",
+        "status": 200,
+        "duration_ms": ANY,
+    }
+
+
+def test_a_filter_on_the_access_logger_still_decides(client: TestClient) -> None:
+    stream = io.StringIO()
+    with logging_as_configured(stream) as access:
+        no_probes = logging.Filter("nothing")  # a filter that lets no access line through
+        access.addFilter(no_probes)
+        try:
+            client.get("/items/7")
+        finally:
+            access.removeFilter(no_probes)
+        client.get("/items/8")
+    assert [line["path"] for line in _access_lines(stream)] == ["/items/8"]
 
 
 def test_metrics_count_by_route_template_not_raw_path(client: TestClient) -> None:
