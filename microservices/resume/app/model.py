@@ -6,7 +6,9 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from app.preconditions import etag_for
 from app.schemas import USER_ID_PATTERN, ResumeChanges, ResumeCreate
@@ -58,6 +60,22 @@ class Resume:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+    def to_json(self) -> bytes:
+        """The document as JSON, byte for byte what every read of this version sends."""
+        return orjson.dumps(self.to_document())
+
+
+class ResumeDocument(NamedTuple):
+    """A resume as the API shows it, ready to send: its stored JSON and the version it is."""
+
+    body: bytes
+    version: int
+
+    @property
+    def etag(self) -> str:
+        """The strong entity tag of this version of the resume."""
+        return etag_for(self.version)
 
 
 def could_be_resume_id(value: str) -> bool:

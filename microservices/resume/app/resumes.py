@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import storage
 from app.model import (
     Resume,
+    ResumeDocument,
     apply_changes,
     could_be_resume_id,
     could_be_user_id,
@@ -97,24 +98,24 @@ async def create_resume(db: Database, data: ResumeCreate, actor: Principal) -> R
     return resume
 
 
-async def get_resume(reader: storage.ResumeReader, resume_id: str) -> Resume:
-    """The resume with this id; raises ResumeNotFound."""
+async def get_resume(reader: storage.ResumeReader, resume_id: str) -> ResumeDocument:
+    """The document of the resume with this id; raises ResumeNotFound."""
     if not could_be_resume_id(resume_id):
         raise ResumeNotFound()
-    resume = await reader.by_id(resume_id)
-    if resume is None:
+    document = await reader.by_id(resume_id)
+    if document is None:
         raise ResumeNotFound()
-    return resume
+    return document
 
 
-async def get_resume_of_user(reader: storage.ResumeReader, user_id: str) -> Resume:
-    """The resume of this user; raises ResumeNotFound."""
+async def get_resume_of_user(reader: storage.ResumeReader, user_id: str) -> ResumeDocument:
+    """The document of this user's resume; raises ResumeNotFound."""
     if not could_be_user_id(user_id):
         raise ResumeNotFound()
-    resume = await reader.by_user(user_id)
-    if resume is None:
+    document = await reader.by_user(user_id)
+    if document is None:
         raise ResumeNotFound()
-    return resume
+    return document
 
 
 async def change_resume(

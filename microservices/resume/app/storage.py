@@ -1,8 +1,9 @@
 """Where resumes live: the tables (as the migrations create them) and every query on them.
 
 A resume is one row of ``resumes``; its skills are stored twice, as a JSON list on the row
-(so reading a resume is one indexed lookup) and case-folded in ``resume_skills`` (so the
-``skill`` filter is an indexed lookup too). Both are written in the same transaction.
+and case-folded in ``resume_skills`` (so the ``skill`` filter is an indexed lookup). The row
+also keeps the resume's API document, so that reading a resume is one indexed lookup of two
+columns and no encoding. All of them are written in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.model import Resume
+from app.model import Resume, ResumeDocument
 from app.pagination import Position
 from servicekit.db import Database
 
@@ -42,6 +43,8 @@ resumes = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
+    # The API document of this version (Resume.to_json), so that a read sends it as stored.
+    sa.Column("document", sa.Text(), nullable=False),
 )
 
 resume_skills = sa.Table(
@@ -69,8 +72,14 @@ _RESUME_COLUMNS = (
     resumes.c.updated_at,
     resumes.c.version,
 )
+_DOCUMENT_COLUMNS = (resumes.c.document, resumes.c.version)
 # Built once: the read path is hot, and SQLAlchemy caches the compiled form of this object.
-_SELECT_BY_ID = sa.select(*_RESUME_COLUMNS).where(resumes.c.resume_id == sa.bindparam("resume_id"))
+_DOCUMENT_BY_ID = sa.select(*_DOCUMENT_COLUMNS).where(
+    resumes.c.resume_id == sa.bindparam("resume_id")
+)
+_DOCUMENT_BY_USER = sa.select(*_DOCUMENT_COLUMNS).where(
+    resumes.c.user_id == sa.bindparam("user_id")
+)
 _SELECT_BY_USER = sa.select(*_RESUME_COLUMNS).where(resumes.c.user_id == sa.bindparam("user_id"))
 
 
@@ -109,13 +118,25 @@ def _row_values(resume: Resume) -> dict[str, Any]:
         "created_at": resume.created_at,
         "updated_at": resume.updated_at,
         "version": resume.version,
+        "document": resume.to_json().decode(),
     }
 
 
-async def fetch_resume(conn: AsyncConnection, resume_id: str) -> Resume | None:
-    """The resume with this id, or None."""
-    row = (await conn.execute(_SELECT_BY_ID, {"resume_id": resume_id})).first()
-    return None if row is None else _resume_from_row(row)
+def _document_from_row(row: Sequence[Any]) -> ResumeDocument:
+    document, version = row
+    return ResumeDocument(document.encode(), version)
+
+
+async def fetch_document(conn: AsyncConnection, resume_id: str) -> ResumeDocument | None:
+    """The document of the resume with this id, or None."""
+    row = (await conn.execute(_DOCUMENT_BY_ID, {"resume_id": resume_id})).first()
+    return None if row is None else _document_from_row(row)
+
+
+async def fetch_document_of_user(conn: AsyncConnection, user_id: str) -> ResumeDocument | None:
+    """The document of this user's resume, or None."""
+    row = (await conn.execute(_DOCUMENT_BY_USER, {"user_id": user_id})).first()
+    return None if row is None else _document_from_row(row)
 
 
 async def fetch_resume_for_update(conn: AsyncConnection, resume_id: str) -> Resume | None:
@@ -133,7 +154,7 @@ async def fetch_resume_of_user(conn: AsyncConnection, user_id: str) -> Resume | 
 
 
 class ResumeReader:
-    """The hot read path: one resume by id or by user, one indexed query.
+    """The hot read path: one resume's document by id or by user, one indexed query.
 
     On SQLite the query runs on a plain ``sqlite3`` connection right on the event loop: a
     primary-key lookup takes microseconds, while handing it to aiosqlite's worker thread and
@@ -143,7 +164,7 @@ class ResumeReader:
     PostgreSQL (asyncpg) is asynchronous already; there the lookup runs in autocommit.
     """
 
-    _COLUMNS = ", ".join(column.name for column in _RESUME_COLUMNS)
+    _COLUMNS = ", ".join(column.name for column in _DOCUMENT_COLUMNS)
     _BY_ID = f"SELECT {_COLUMNS} FROM resumes WHERE resume_id = ?"  # noqa: S608 - our names
     _BY_USER = f"SELECT {_COLUMNS} FROM resumes WHERE user_id = ?"  # noqa: S608 - our names
 
@@ -158,27 +179,27 @@ class ResumeReader:
             self._sqlite.execute("PRAGMA busy_timeout=0")
             self._sqlite.execute("PRAGMA query_only=ON")
 
-    async def by_id(self, resume_id: str) -> Resume | None:
-        """The resume with this id, or None."""
-        return await self._lookup(self._BY_ID, resume_id, fetch_resume)
+    async def by_id(self, resume_id: str) -> ResumeDocument | None:
+        """The document of the resume with this id, or None."""
+        return await self._lookup(self._BY_ID, resume_id, fetch_document)
 
-    async def by_user(self, user_id: str) -> Resume | None:
-        """The resume of this user, or None."""
-        return await self._lookup(self._BY_USER, user_id, fetch_resume_of_user)
+    async def by_user(self, user_id: str) -> ResumeDocument | None:
+        """The document of this user's resume, or None."""
+        return await self._lookup(self._BY_USER, user_id, fetch_document_of_user)
 
     async def _lookup(
         self,
         sql: str,
         key: str,
-        fetch: Callable[[AsyncConnection, str], Awaitable[Resume | None]],
-    ) -> Resume | None:
+        fetch: Callable[[AsyncConnection, str], Awaitable[ResumeDocument | None]],
+    ) -> ResumeDocument | None:
         if self._sqlite is not None:
             try:
                 row = self._sqlite.execute(sql, (key,)).fetchone()
             except sqlite3.OperationalError as exc:
                 logger.info("fast read fell back to the async path", extra={"error": str(exc)})
             else:
-                return None if row is None else _resume_from_row(row)
+                return None if row is None else _document_from_row(row)
         if self._db.is_sqlite:
             async with self._db.read() as conn:
                 return await fetch(conn, key)

@@ -8,7 +8,7 @@ import pytest
 
 from app import resumes
 from app.main import MIGRATIONS
-from app.model import Resume
+from app.model import Resume, ResumeDocument
 from app.schemas import ResumeChanges, ResumeCreate
 from app.storage import ResumeReader
 from servicekit.auth import Principal
@@ -108,8 +108,9 @@ def test_a_busy_fast_read_falls_back_to_the_async_path(tmp_path: Path) -> None:
             created = await resumes.create_resume(db, ResumeCreate(title="Start"), OWNER)
             reader._sqlite = _BusySQLite()  # type: ignore[assignment]
 
-            assert await resumes.get_resume(reader, created.resume_id) == created
-            assert await resumes.get_resume_of_user(reader, OWNER.user_id) == created
+            expected = ResumeDocument(created.to_json(), created.version)
+            assert await resumes.get_resume(reader, created.resume_id) == expected
+            assert await resumes.get_resume_of_user(reader, OWNER.user_id) == expected
         finally:
             reader.close()
             await db.dispose()
