@@ -161,7 +161,7 @@ def logging_as_configured(stream: io.StringIO) -> Iterator[logging.Logger]:
         yield logging.getLogger("servicekit.access")
     finally:
         root.handlers[:] = saved
-        handler.setStream(previous)  # type: ignore[arg-type]
+        handler.setStream(previous)
 
 
 def _access_lines(stream: io.StringIO) -> list[dict[str, object]]:
