@@ -1,10 +1,11 @@
-"""The persisted-read floor: bare Starlette answering one SQLite primary-key read as JSON.
+"""The persisted-read floor: bare Starlette sending one resume read by primary key from SQLite.
 
 No FastAPI, logging, metrics, request ids or auth: only what any read of a persisted resume
-must do at least (one indexed SELECT in WAL mode, one JSON body with an ETag), under the
-same uvicorn command line as our services. The distance between bare Starlette and this is
-the price of persistence itself on the machine; no service that reads its data from SQLite
-per request can be faster.
+must do at least (one indexed SELECT in WAL mode of a JSON document stored ready to send, as
+the resume service stores it, and the response with its ETag), under the same uvicorn
+command line as our services. The distance between bare Starlette and this is the price of
+persistence itself on the machine; no service that reads its data from SQLite per request
+can be faster.
 """
 
 from __future__ import annotations
@@ -19,21 +20,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-_COLUMNS = (
-    "resume_id",
-    "user_id",
-    "title",
-    "summary",
-    "skills",
-    "experience",
-    "education",
-    "created_at",
-    "updated_at",
-    "version",
-)
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM resumes WHERE resume_id = ?"  # noqa: S608
+_SELECT = "SELECT document, version FROM resumes WHERE resume_id = ?"
 # The bench reads this id: the resume a gateway URL ``/resume/resumes/hello`` names.
 SAMPLE_ID = "hello"
+_SAMPLE = {
+    "resume_id": SAMPLE_ID,
+    "user_id": "user-1",
+    "title": "Senior Python Engineer",
+    "summary": "Builds fast, boring, reliable services.",
+    "skills": ["Python", "FastAPI", "PostgreSQL", "Nginx"],
+    "experience": "10 years of backend work.",
+    "education": "BSc Computer Science",
+    "created_at": "2026-12-01T00:00:00.000000+00:00",
+    "updated_at": "2026-12-01T00:00:00.000000+00:00",
+}
 
 
 def open_database(path: Path) -> sqlite3.Connection:
@@ -41,22 +41,12 @@ def open_database(path: Path) -> sqlite3.Connection:
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute(
-        f"CREATE TABLE IF NOT EXISTS resumes ({', '.join(_COLUMNS)}, PRIMARY KEY (resume_id))"
+        "CREATE TABLE IF NOT EXISTS resumes"
+        " (resume_id TEXT PRIMARY KEY, document TEXT NOT NULL, version INTEGER NOT NULL)"
     )
     writer.execute(
-        f"INSERT OR REPLACE INTO resumes VALUES ({', '.join('?' * len(_COLUMNS))})",  # noqa: S608
-        (
-            SAMPLE_ID,
-            "user-1",
-            "Senior Python Engineer",
-            "Builds fast, boring, reliable services.",
-            json.dumps(["Python", "FastAPI", "PostgreSQL", "Nginx"]),
-            "10 years of backend work.",
-            "BSc Computer Science",
-            "2026-12-01T00:00:00+00:00",
-            "2026-12-01T00:00:00+00:00",
-            1,
-        ),
+        "INSERT OR REPLACE INTO resumes VALUES (?, ?, 1)",
+        (SAMPLE_ID, json.dumps(_SAMPLE, ensure_ascii=False, separators=(",", ":"))),
     )
     writer.close()
     # The same connection settings as the resume service's fast reader.
@@ -74,10 +64,10 @@ async def read_resume(request: Request) -> Response:
     row = _database.execute(_SELECT, (request.path_params["resume_id"],)).fetchone()
     if row is None:
         return JSONResponse({"detail": "Resume not found"}, status_code=404)
-    document = dict(zip(_COLUMNS, row, strict=True))
-    document["skills"] = json.loads(document["skills"])
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, media_type="application/json", headers={"ETag": f'"{row[-1]}"'})
+    document, version = row
+    return Response(
+        document.encode(), media_type="application/json", headers={"ETag": f'"v{version}"'}
+    )
 
 
 async def ready(request: Request) -> Response:
