@@ -92,8 +92,8 @@ def read_path(ctx: Context, result: ScenarioResult) -> None:
         ctx.figure("sqlite-read-fastapi", lambda: sqlite_read_via_gateway(ctx, fastapi=True))
     )
     result.notes.append(
-        "doing nothing but one SQLite primary-key read and its JSON body, bare Starlette "
-        f"reaches {ratio(starlette_floor.value, bare.value):.2f}x and FastAPI "
+        "doing nothing but send one stored JSON document read by primary key from SQLite, "
+        f"bare Starlette reaches {ratio(starlette_floor.value, bare.value):.2f}x and FastAPI "
         f"{ratio(fastapi_floor.value, bare.value):.2f}x of bare Starlette via the same gateway "
         "(the floors of any persisted read here)"
     )
