@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -18,6 +19,9 @@ _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
 )
 
+
+# The end of a timestamp for each millisecond: a lookup instead of formatting a number.
+_MILLISECOND_SUFFIXES = tuple(f".{ms:03d}+00:00" for ms in range(1000))
 
 # The stdlib's encoder only for what orjson refuses (non-string keys, integers past 64 bits).
 _encode_leniently = json.JSONEncoder(default=str, ensure_ascii=False).encode
@@ -75,26 +79,79 @@ class JsonFormatter(logging.Formatter):
         if second != self._second:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
+        return self._second_text + _MILLISECOND_SUFFIXES[int((created - second) * 1000)]
 
 
 class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler ``configure_logging`` installs: JSON lines on a stream."""
+    """The handler ``configure_logging`` installs: JSON lines on a stream.
+
+    Lines written on a running event loop are held until the end of the loop's turn and
+    written together: under load a turn serves many requests, and a ``write`` per line cost
+    a small GET more than its line (bench/README.md, read path). Nothing else waits: a line
+    written off the loop, or at WARNING or above, goes out at once after any held before it,
+    and ``flush()`` (also run at exit by ``logging.shutdown``) writes whatever is held. Only
+    a process killed outright can lose lines: those of the turn it was killed in.
+    """
 
     formatter: JsonFormatter
+
+    # A turn that logs more than this writes as it goes (memory stays bounded).
+    max_held_lines = 256
 
     def __init__(self, stream: Any, service: str) -> None:
         super().__init__(stream)
         self.setFormatter(JsonFormatter(service))
+        self._held: list[str] = []
+        # The loop whose next turn writes the held lines, if one has been asked to.
+        self._flushing_loop: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.write_line(line, at_once=record.levelno >= logging.WARNING)
+
+    def write_line(self, line: str, *, at_once: bool = False) -> None:
+        """Write one formatted line: at the end of this loop turn, or now if there is none."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self.lock:  # type: ignore[union-attr]
+            self._held.append(line)
+            if loop is None or at_once or len(self._held) >= self.max_held_lines:
+                self.flush()
+            elif self._flushing_loop is not loop:
+                # Also when another loop was asked and may never run again (a test's).
+                self._flushing_loop = loop
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the held lines, then flush the stream."""
+        with self.lock:  # type: ignore[union-attr]
+            self._flushing_loop = None
+            if self._held:
+                lines, self._held = self._held, []
+                try:
+                    self.stream.write(self.terminator.join(lines) + self.terminator)
+                except Exception:
+                    # As ``emit`` does for a line it cannot write: report on stderr, go on.
+                    self.handleError(_UNWRITTEN)
+            super().flush()
+
+
+_UNWRITTEN = logging.makeLogRecord({"msg": "held log lines could not be written"})
 
 
 class AccessLog:
     """Writes the one line per request, on the ``servicekit.access`` logger.
 
     When logging is as ``configure_logging`` left it (its handler alone on the root logger),
-    the line is laid out by that handler's formatter and written straight to its stream:
-    making a ``LogRecord`` and passing it down the logger and handler chain took a small GET
-    a fifth of its CPU (bench/README.md, read path). Any other set-up (a test's capture
+    the line is laid out by that handler's formatter and handed straight to it: making a
+    ``LogRecord`` and passing it down the logger and handler chain took a small GET a fifth
+    of its CPU (bench/README.md, read path). Any other set-up (a test's capture
     handler, a handler or filter added later) gets an ordinary record through ``logging``, so
     no handler or filter is ever bypassed. Either way the logger's level decides.
     """
@@ -118,14 +175,9 @@ class AccessLog:
         if handler is None:
             logger.info("request", extra=fields)
             return
-        line = handler.formatter.line(time.time(), "INFO", logger.name, "request", fields)
-        with handler.lock:  # type: ignore[union-attr]
-            try:
-                stream = handler.stream
-                stream.write(line + handler.terminator)
-                stream.flush()
-            except Exception:  # logging never takes the request down
-                logger.info("request", extra=fields)
+        handler.write_line(
+            handler.formatter.line(time.time(), "INFO", logger.name, "request", fields)
+        )
 
     def _sole_handler(self) -> JsonLinesHandler | None:
         """The handler a record would reach, if it is ours and nothing else could see it."""

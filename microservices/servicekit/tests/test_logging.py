@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 from decimal import Decimal
 
-from servicekit.logging import JsonFormatter, request_id_var
+import pytest
+
+from servicekit.logging import JsonFormatter, JsonLinesHandler, request_id_var
 
 
 def _record(created: float, **extra: object) -> logging.LogRecord:
@@ -21,8 +25,10 @@ def test_a_line_has_a_utc_timestamp_with_milliseconds_even_across_seconds() -> N
     formatter = JsonFormatter("sample")
     first = json.loads(formatter.format(_record(1_796_119_199.9876)))
     second = json.loads(formatter.format(_record(1_796_119_200.0042)))
+    last = json.loads(formatter.format(_record(1_796_119_200.9999998)))
     assert first["time"] == "2026-12-01T09:59:59.987+00:00"
     assert second["time"] == "2026-12-01T10:00:00.004+00:00"
+    assert last["time"] == "2026-12-01T10:00:00.999+00:00"
 
 
 def test_a_line_carries_the_message_request_id_and_extra_fields() -> None:
@@ -50,3 +56,84 @@ def test_a_field_json_has_no_type_for_is_logged_as_text_and_odd_ones_are_not_los
     # Integer keys and integers past 64 bits are valid here, so the line must still come out.
     odd = json.loads(formatter.format(_record(0.5, counts={1: "one"}, big=2**70)))
     assert (odd["counts"], odd["big"]) == ({"1": "one"}, 2**70)
+
+
+def _line(message: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("sample", level, __file__, 1, message, (), None)
+
+
+def _messages(stream: io.StringIO) -> list[str]:
+    return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+
+
+def test_lines_logged_during_a_loop_turn_are_written_together_at_its_end() -> None:
+    stream = io.StringIO()
+    handler = JsonLinesHandler(stream, "sample")
+    seen_during_the_turn: list[list[str]] = []
+
+    async def one_turn() -> None:
+        handler.emit(_line("first"))
+        handler.emit(_line("second"))
+        seen_during_the_turn.append(_messages(stream))
+        await asyncio.sleep(0)  # the loop's next turn
+
+    asyncio.run(one_turn())
+    assert seen_during_the_turn == [[]]
+    assert _messages(stream) == ["first", "second"]
+
+
+def test_a_warning_is_written_at_once_after_the_lines_held_before_it() -> None:
+    stream = io.StringIO()
+    handler = JsonLinesHandler(stream, "sample")
+    written: list[list[str]] = []
+
+    async def turn() -> None:
+        handler.emit(_line("request"))
+        warning = _line("disk almost full")
+        warning.levelno, warning.levelname = logging.WARNING, "WARNING"
+        handler.emit(warning)
+        written.append(_messages(stream))
+
+    asyncio.run(turn())
+    assert written == [["request", "disk almost full"]]
+
+
+def test_a_line_logged_off_the_loop_is_written_at_once() -> None:
+    stream = io.StringIO()
+    handler = JsonLinesHandler(stream, "sample")
+    handler.emit(_line("starting"))
+    assert _messages(stream) == ["starting"]
+
+
+def test_held_lines_are_not_stranded_by_a_loop_that_never_ran_its_turn_again() -> None:
+    stream = io.StringIO()
+    handler = JsonLinesHandler(stream, "sample")
+    stopped = asyncio.new_event_loop()
+
+    async def log(message: str) -> None:
+        handler.emit(_line(message))
+
+    try:
+        # The loop stops right after the line is held: its flush never runs.
+        stopped.run_until_complete(log("from a loop that stopped"))
+    finally:
+        stopped.close()
+    asyncio.run(_log_then_yield(handler, "from the next loop"))
+    assert _messages(stream) == ["from a loop that stopped", "from the next loop"]
+
+
+async def _log_then_yield(handler: logging.Handler, message: str) -> None:
+    handler.emit(_line(message))
+    await asyncio.sleep(0)
+
+
+def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class BrokenStream(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk gone")
+
+    handler = JsonLinesHandler(BrokenStream(), "sample")
+    handler.emit(_line("lost"))  # does not raise
+    assert "Logging error" in capsys.readouterr().err
