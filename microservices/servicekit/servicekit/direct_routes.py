@@ -1,10 +1,11 @@
 """Hot endpoints served in front of FastAPI's middleware stack and router.
 
-A small GET on FastAPI passes six ASGI layers (exception middleware, exit stack, the router's
-scan over every route, the endpoint wrapper) before its handler runs; for a handler that
-takes the bare ``Request`` and returns a ``Response``, none of them does anything. Inside the
-observability middleware (request id, log line, metrics) and the server-error middleware (the
-500 answer), ``DirectRoutes`` matches such routes first and calls their endpoints itself.
+A small GET on FastAPI passes nine ASGI layers (server-error, telemetry, body-limit and
+exception middleware, exit stack, the router's scan over every route, the endpoint wrapper)
+before its handler runs; for a handler that takes the bare ``Request`` and returns a
+``Response``, none of them does anything. Inside the observability middleware (request id,
+log line, metrics), ``DirectRoutes`` matches such routes first and calls their endpoints
+itself, answering their exceptions with the app's handlers.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ class DirectRoutes:
 
     Only a full match is served here; a path that matches with another method (a PUT on a
     GET route) goes on to the app, whose routers answer it or say 405. An exception the
-    endpoint raises is answered by the app's handler for its class, as the app would;
-    one without a handler propagates to the server-error middleware outside.
+    endpoint raises is answered by the app's handler for its class, as the app would; any
+    other by the app's 500 handler, and then raised again, as Starlette's server-error
+    middleware does, so that the server logs it too.
     """
 
     def __init__(
@@ -57,20 +59,25 @@ class DirectRoutes:
         try:
             response = await endpoint(request)
         except Exception as exc:
-            handler = self._handler_for(exc)
+            handler, unexpected = self._handler_for(exc)
             if handler is None:
                 raise
             answer = handler(request, exc)
             response = await answer if inspect.isawaitable(answer) else answer
+            await response(scope, receive, send)
+            if unexpected:
+                raise
+            return
         await response(scope, receive, send)
 
-    def _handler_for(self, exc: Exception) -> HTTPExceptionHandler | None:
-        """The app's handler for this exception's class or its nearest base, but not the
-        catch-all (``Exception``), which belongs to the server-error middleware."""
+    def _handler_for(self, exc: Exception) -> tuple[HTTPExceptionHandler | None, bool]:
+        """The app's handler for this exception's class or its nearest base, and whether it
+        is the catch-all (the 500 answer, registered for ``Exception`` or for 500)."""
         for cls in type(exc).__mro__:
             if cls is Exception:
-                return None
+                break
             handler = self.exception_handlers.get(cls)
             if handler is not None:
-                return cast(HTTPExceptionHandler, handler)
-        return None
+                return cast(HTTPExceptionHandler, handler), False
+        handler = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
+        return cast(HTTPExceptionHandler | None, handler), True

@@ -84,13 +84,12 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """500 that names the request id and nothing of the failure itself."""
-    request_id: str = getattr(request.state, "request_id", "") or request_id_var.get()
+    """500 that names the request id and nothing of the failure itself (the observability
+    middleware, around the whole app, puts the same id in the ``X-Request-ID`` header)."""
+    request_id = request_id_var.get()
     logger.exception("unhandled error", exc_info=exc, extra={"request_id": request_id})
     return JSONResponse(
-        status_code=500,
-        content={"detail": "Internal Server Error", "request_id": request_id},
-        headers={"X-Request-ID": request_id} if request_id else None,
+        status_code=500, content={"detail": "Internal Server Error", "request_id": request_id}
     )
 
 

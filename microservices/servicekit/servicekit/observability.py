@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import re
+import secrets
 import time
-import uuid
+from collections.abc import Awaitable
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,9 +44,10 @@ _VALID_PREFIX = re.compile(rb"^(/[A-Za-z0-9._~-]+)+$")
 
 
 @functools.lru_cache(maxsize=16)
-def _forwarded_prefix(value: bytes) -> str:
-    """The gateway's path prefix as text, or "" if malformed (a gateway sends one or two)."""
-    return value.decode("ascii") if _VALID_PREFIX.match(value) else ""
+def _forwarded_prefix(value: bytes) -> tuple[str, bytes]:
+    """The gateway's path prefix as text and bytes, or empty if malformed (a gateway sends
+    one or two values, so each is checked once)."""
+    return (value.decode("ascii"), value) if _VALID_PREFIX.match(value) else ("", b"")
 
 
 @functools.cache
@@ -55,16 +57,22 @@ def _request_metrics(method: str, route: str, status: int) -> tuple[Counter, His
     return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 
 
-def _read_headers(scope: Scope) -> tuple[str, str]:
-    """The request id to use (the client's if well-formed) and the gateway's path prefix."""
-    request_id = ""
-    prefix = ""
+def _read_headers(scope: Scope) -> tuple[bytes, tuple[str, bytes]]:
+    """The request id to use (the client's if well-formed, else a new random one, 32 hex
+    digits like the gateway's) and the gateway's path prefix (text and bytes)."""
+    request_id = forwarded_prefix = None
     for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
-            request_id = value.decode("ascii")
+        if name == b"x-request-id":
+            request_id = value
         elif name == b"x-forwarded-prefix":
-            prefix = _forwarded_prefix(value)
-    return request_id or uuid.uuid4().hex, prefix
+            forwarded_prefix = value
+    if request_id is None or not _VALID_REQUEST_ID.match(request_id):
+        request_id = secrets.token_hex(16).encode("ascii")
+    prefix = _forwarded_prefix(forwarded_prefix) if forwarded_prefix else _NO_PREFIX
+    return request_id, prefix
+
+
+_NO_PREFIX = ("", b"")
 
 
 def route_template(scope: Scope) -> str:
@@ -90,17 +98,15 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id, prefix = _read_headers(scope)
-        token = request_id_var.set(request_id)
-        # Also on request.state: the 500 handler runs outside this middleware's context.
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id, (prefix, raw_prefix) = _read_headers(scope)
+        token = request_id_var.set(request_id.decode("ascii"))
         if prefix:
             # ASGI wants `path` to include `root_path`; Starlette strips it again for routing.
             scope["root_path"] = scope.get("root_path", "") + prefix
             scope["path"] = prefix + scope["path"]
             raw_path = scope.get("raw_path")
             if raw_path is not None:
-                scope["raw_path"] = prefix.encode("ascii") + raw_path
+                scope["raw_path"] = raw_prefix + raw_path
         if scope["type"] == "websocket":
             try:
                 await self.app(scope, receive, send)
@@ -110,16 +116,14 @@ class ObservabilityMiddleware:
 
         start = time.perf_counter()
         status = 500
-        header_value = request_id.encode("ascii")
 
-        async def send_with_request_id(message: Message) -> None:
+        # A plain function handing back send's awaitable: one coroutine per message, not two.
+        def send_with_request_id(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((REQUEST_ID_HEADER, header_value))
-                message["headers"] = headers
-            await send(message)
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
