@@ -281,3 +281,18 @@ def test_get_with_the_current_etag_is_not_modified(
     assert unchanged.headers["ETag"] == etag
     assert changed.status_code == 200
     assert changed.json()["title"] == "Lead"
+
+
+def test_if_none_match_sent_as_several_header_lines_counts_every_line(
+    client: TestClient, resumes: Resumes
+) -> None:
+    created = resumes.create(OWNER, **FULL)
+    etag = client.get(f"/resumes/{created['resume_id']}").headers["ETag"]
+
+    response = client.get(
+        f"/resumes/{created['resume_id']}",
+        headers=[("If-None-Match", '"v0"'), ("If-None-Match", etag)],
+    )
+
+    assert response.status_code == 304
+    assert response.headers["ETag"] == etag
