@@ -85,17 +85,19 @@ class JsonFormatter(logging.Formatter):
 class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler ``configure_logging`` installs: JSON lines on a stream.
 
-    Lines written on a running event loop are held until the end of the loop's turn and
-    written together: under load a turn serves many requests, and a ``write`` per line cost
-    a small GET more than its line (bench/README.md, read path). Nothing else waits: a line
-    written off the loop, or at WARNING or above, goes out at once after any held before it,
-    and ``flush()`` (also run at exit by ``logging.shutdown``) writes whatever is held. Only
-    a process killed outright can lose lines: those of the turn it was killed in.
+    The access lines of requests served on an event loop (``write_line``) are held until
+    the end of the loop's turn and written together: under load a turn serves many
+    requests, and a ``write`` per line cost a small GET more than its line (bench/README.md,
+    read path). Records that come through ``logging`` (start-up and shut-down, warnings, a
+    service's own lines) are written at once, after any held lines, so the order is kept
+    and nothing waits on a loop that may never turn again (uvicorn ends a SIGTERM'd process
+    by raising the signal again from inside its loop). Only a process killed outright can
+    lose lines: the access lines of the turn it was killed in.
     """
 
     formatter: JsonFormatter
 
-    # A turn that logs more than this writes as it goes (memory stays bounded).
+    # A turn that serves more requests than this writes as it goes (memory stays bounded).
     max_held_lines = 256
 
     def __init__(self, stream: Any, service: str) -> None:
@@ -111,17 +113,19 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
-        self.write_line(line, at_once=record.levelno >= logging.WARNING)
+        with self.lock:  # type: ignore[union-attr]
+            self._held.append(line)
+            self.flush()
 
-    def write_line(self, line: str, *, at_once: bool = False) -> None:
-        """Write one formatted line: at the end of this loop turn, or now if there is none."""
+    def write_line(self, line: str) -> None:
+        """Write one formatted access line at the end of this loop turn (now if no loop)."""
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         with self.lock:  # type: ignore[union-attr]
             self._held.append(line)
-            if loop is None or at_once or len(self._held) >= self.max_held_lines:
+            if loop is None or len(self._held) >= self.max_held_lines:
                 self.flush()
             elif self._flushing_loop is not loop:
                 # Also when another loop was asked and may never run again (a test's).

@@ -66,14 +66,18 @@ def _messages(stream: io.StringIO) -> list[str]:
     return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
 
 
-def test_lines_logged_during_a_loop_turn_are_written_together_at_its_end() -> None:
+def _access_line(handler: JsonLinesHandler, message: str) -> None:
+    handler.write_line(handler.formatter.format(_line(message)))
+
+
+def test_access_lines_of_a_loop_turn_are_written_together_at_its_end() -> None:
     stream = io.StringIO()
     handler = JsonLinesHandler(stream, "sample")
     seen_during_the_turn: list[list[str]] = []
 
     async def one_turn() -> None:
-        handler.emit(_line("first"))
-        handler.emit(_line("second"))
+        _access_line(handler, "first")
+        _access_line(handler, "second")
         seen_during_the_turn.append(_messages(stream))
         await asyncio.sleep(0)  # the loop's next turn
 
@@ -82,27 +86,25 @@ def test_lines_logged_during_a_loop_turn_are_written_together_at_its_end() -> No
     assert _messages(stream) == ["first", "second"]
 
 
-def test_a_warning_is_written_at_once_after_the_lines_held_before_it() -> None:
+def test_a_record_is_written_at_once_after_the_access_lines_held_before_it() -> None:
     stream = io.StringIO()
     handler = JsonLinesHandler(stream, "sample")
     written: list[list[str]] = []
 
     async def turn() -> None:
-        handler.emit(_line("request"))
-        warning = _line("disk almost full")
-        warning.levelno, warning.levelname = logging.WARNING, "WARNING"
-        handler.emit(warning)
+        _access_line(handler, "request")
+        handler.emit(_line("Shutting down"))
         written.append(_messages(stream))
 
     asyncio.run(turn())
-    assert written == [["request", "disk almost full"]]
+    assert written == [["request", "Shutting down"]]
 
 
-def test_a_line_logged_off_the_loop_is_written_at_once() -> None:
+def test_an_access_line_written_off_the_loop_is_written_at_once() -> None:
     stream = io.StringIO()
     handler = JsonLinesHandler(stream, "sample")
-    handler.emit(_line("starting"))
-    assert _messages(stream) == ["starting"]
+    _access_line(handler, "from a thread without a loop")
+    assert _messages(stream) == ["from a thread without a loop"]
 
 
 def test_held_lines_are_not_stranded_by_a_loop_that_never_ran_its_turn_again() -> None:
@@ -111,20 +113,19 @@ def test_held_lines_are_not_stranded_by_a_loop_that_never_ran_its_turn_again() -
     stopped = asyncio.new_event_loop()
 
     async def log(message: str) -> None:
-        handler.emit(_line(message))
+        _access_line(handler, message)
+
+    async def log_then_yield(message: str) -> None:
+        _access_line(handler, message)
+        await asyncio.sleep(0)
 
     try:
         # The loop stops right after the line is held: its flush never runs.
         stopped.run_until_complete(log("from a loop that stopped"))
     finally:
         stopped.close()
-    asyncio.run(_log_then_yield(handler, "from the next loop"))
+    asyncio.run(log_then_yield("from the next loop"))
     assert _messages(stream) == ["from a loop that stopped", "from the next loop"]
-
-
-async def _log_then_yield(handler: logging.Handler, message: str) -> None:
-    handler.emit(_line(message))
-    await asyncio.sleep(0)
 
 
 def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
