@@ -207,7 +207,7 @@ class RedisBroker:
     # -- background ------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        while True:
+        while not _stop_requested():
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except (RedisError, OSError) as exc:
@@ -231,7 +231,7 @@ class RedisBroker:
 
     async def _heartbeat(self) -> None:
         interval = self.presence_ttl / 3
-        while True:
+        while not _stop_requested():
             await asyncio.sleep(interval)
             try:
                 await self.beat()
@@ -256,3 +256,16 @@ class RedisBroker:
                 for room in active:
                     self._refresh_room(pipe, room)
                 await pipe.execute()
+
+
+def _stop_requested() -> bool:
+    """Whether the current task has been asked to stop.
+
+    A cancellation can be lost inside a read: one that arrives as the read's own timeout
+    fires can come out of the timeout context manager as that timeout, which redis-py
+    answers as "no message" (a test stopped a broker and waited a minute for a listener that
+    went on listening). The background loops check before each round, so ``stop()`` cannot
+    wait on them forever.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

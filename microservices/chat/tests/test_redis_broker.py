@@ -158,3 +158,30 @@ async def _true(value: bool) -> bool:
 
 async def _next(connection: Connection) -> str:
     return await connection.next_frame()
+
+
+def test_stop_ends_the_listener_even_when_a_read_swallows_the_cancellation(
+    redis_url: str,
+) -> None:
+    async def scenario() -> bool:
+        broker = RedisBroker.from_url(redis_url, namespace=f"test-{uuid.uuid4().hex[:8]}")
+        await broker.start()
+
+        swallowed: list[bool] = []
+
+        async def read_that_swallows_cancellation(timeout: float) -> None:  # noqa: ASYNC109 - get_message's signature
+            # Once, as a read whose own timeout fired together with the task's cancellation.
+            if swallowed:
+                await asyncio.sleep(timeout)
+                return
+            try:
+                await asyncio.sleep(timeout)
+            except asyncio.CancelledError:
+                swallowed.append(True)
+
+        broker._pubsub.get_message = read_that_swallows_cancellation  # type: ignore[method-assign]
+        await asyncio.sleep(0.05)  # the listener is inside such a read now
+        await asyncio.wait_for(broker.stop(), 5.0)
+        return all(task.done() for task in broker._tasks)
+
+    assert asyncio.run(bounded(scenario())) is True
