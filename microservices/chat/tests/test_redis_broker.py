@@ -179,7 +179,7 @@ def test_stop_ends_the_listener_even_when_a_read_swallows_the_cancellation(
             except asyncio.CancelledError:
                 swallowed.append(True)
 
-        broker._pubsub.get_message = read_that_swallows_cancellation  # type: ignore[method-assign]
+        broker._pubsub.get_message = read_that_swallows_cancellation  # type: ignore[method-assign,assignment]
         await asyncio.sleep(0.05)  # the listener is inside such a read now
         await asyncio.wait_for(broker.stop(), 5.0)
         return all(task.done() for task in broker._tasks)
