@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servicekit.auth import JWKSKeySource, TokenVerifier
 from servicekit.db import Database
@@ -43,9 +43,20 @@ class ServiceApp(FastAPI):
     def __init__(
         self, *, service_name: str, direct_routes: Sequence[Route] = (), **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
+        # Metrics are Prometheus (ObservabilityMiddleware); FastAPI's own OpenTelemetry hooks
+        # would otherwise look up the global providers on every request.
+        super().__init__(telemetry={"tracing": False, "metrics": False, "logs": False}, **kwargs)
         self.service_name = service_name
         self.direct_routes = tuple(direct_routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.middleware_stack is not None and not self.root_path:
+            # What FastAPI's and Starlette's __call__ would do, without their two frames:
+            # FastAPI's adds only OpenTelemetry, which is off here.
+            scope["app"] = self
+            await self.middleware_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         """FastAPI's stack behind the direct routes and the observability middleware."""
@@ -106,9 +117,6 @@ def create_app(
         description=description,
         version=version,
         lifespan=shared_lifespan,
-        # Metrics are Prometheus (ObservabilityMiddleware); FastAPI's own OpenTelemetry hooks
-        # would otherwise look up the global providers on every request.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.readiness_checks = {}
