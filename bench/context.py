@@ -45,6 +45,7 @@ class Context:
         headers: dict[str, str] | None = None,
         warm_up: bool = True,
         server_pid: int | None = None,
+        seconds: float | None = None,
     ) -> WrkResult:
         """A warm-up run (unless the profile has none), then the measured wrk run.
 
@@ -65,10 +66,11 @@ class Context:
 
         if warm_up and self.profile.warmup_seconds > 0:
             load(self.profile.warmup_seconds)
+        measured = seconds or self.profile.http_seconds
         if server_pid is None:
-            return load(self.profile.http_seconds)
+            return load(measured)
         before = cpu_seconds(server_pid)
-        result = load(self.profile.http_seconds)
+        result = load(measured)
         return replace(result, server_cpu_seconds=cpu_seconds(server_pid) - before)
 
     def figure(self, key: str, measure: Callable[[], Measurement]) -> Measurement:

@@ -6,6 +6,9 @@ services' uvicorn settings bounds any service, directly and through the same gat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from bench.context import Context
 from bench.peers.servers import (
     base_url,
@@ -32,7 +35,10 @@ def starlette_direct(ctx: Context) -> Measurement:
         return ctx.http_load(url, server_pid=server.pid).measurement("bare Starlette direct")
 
 
-def _via_gateway(ctx: Context, server: Server, subject: str) -> Measurement:
+@contextmanager
+def behind_gateway(ctx: Context, server: Server) -> Iterator[str]:
+    """The platform's gateway config with ``server`` in place of resume; yields the URL of
+    ``/resume/resumes/hello`` through it."""
     gateway = Stack(
         data_dir=ctx.work_dir / "ceiling-gateway",
         services=(),
@@ -40,10 +46,14 @@ def _via_gateway(ctx: Context, server: Server, subject: str) -> Measurement:
     )
     try:
         gateway.start()
-        url = f"{gateway.gateway_url}/resume/resumes/hello"
-        return ctx.http_load(url, server_pid=server.pid).measurement(subject)
+        yield f"{gateway.gateway_url}/resume/resumes/hello"
     finally:
         gateway.stop()
+
+
+def _via_gateway(ctx: Context, server: Server, subject: str) -> Measurement:
+    with behind_gateway(ctx, server) as url:
+        return ctx.http_load(url, server_pid=server.pid).measurement(subject)
 
 
 def starlette_via_gateway(ctx: Context) -> Measurement:
