@@ -67,8 +67,8 @@ def resume_response(
     """The resume as JSON with its ETag: a stored document as it is, a resume encoded."""
     body = resume.body if isinstance(resume, ResumeDocument) else resume.to_json()
     response = Response(body, media_type="application/json", headers=headers)
-    # Appended ready-encoded: Starlette's encoding of a headers dict is a fifth of the hot
-    # read's own work, and an ETag is ASCII by construction.
+    # Appended ready-encoded: an ETag is ASCII by construction, so Starlette's encoding of a
+    # headers dict (lowercase, latin-1, a set of names) would be work for nothing.
     response.raw_headers.append((b"etag", resume.etag.encode("ascii")))
     return response
 

@@ -62,7 +62,7 @@ def _read_headers(scope: Scope) -> tuple[bytes, tuple[str, bytes]]:
     digits like the gateway's) and the gateway's path prefix (text and bytes)."""
     request_id = forwarded_prefix = None
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
+        if name == REQUEST_ID_HEADER:
             request_id = value
         elif name == b"x-forwarded-prefix":
             forwarded_prefix = value

@@ -148,12 +148,18 @@ def test_request_log_line_names_route_status_and_request_id(
     assert line["duration_ms"] >= 0
 
 
+def _service_handler() -> JsonLinesHandler:
+    """The handler configure_logging put on the root logger."""
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, JsonLinesHandler)]
+    return handler
+
+
 @contextmanager
 def logging_as_configured(stream: io.StringIO) -> Iterator[logging.Logger]:
     """Logging as a running service has it (pytest's capture handlers taken off the root
     logger), writing to ``stream``; yields the access logger."""
     root = logging.getLogger()
-    [handler] = [h for h in root.handlers if isinstance(h, JsonLinesHandler)]
+    handler = _service_handler()
     saved = root.handlers[:]
     previous = handler.setStream(stream)
     root.handlers[:] = [handler]
@@ -166,8 +172,7 @@ def logging_as_configured(stream: io.StringIO) -> Iterator[logging.Logger]:
 
 def _access_lines(stream: io.StringIO) -> list[dict[str, object]]:
     # The app's loop writes its lines at the end of a turn; the test reads them now.
-    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, JsonLinesHandler)]
-    handler.flush()
+    _service_handler().flush()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     return [line for line in lines if line["logger"] == "servicekit.access"]
 
