@@ -215,9 +215,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # uvicorn installs its own handlers before importing the app; route them through ours.
-    # Its access log is replaced by our request log line.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    # Its access log is replaced by our request log line. uvicorn builds each access message
+    # (client address, quoted path) whenever ``uvicorn.access`` has a handler anywhere up its
+    # chain, before the level is even checked (3% of a resume GET's instructions, through
+    # the root handler). Without a handler of its own and without propagation, it has none.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True

@@ -6,6 +6,8 @@ import gc
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -195,6 +197,23 @@ def test_the_request_line_is_written_whole_to_the_log_stream(client: TestClient)
         "status": 200,
         "duration_ms": ANY,
     }
+
+
+def test_uvicorn_builds_no_access_message_of_its_own() -> None:
+    # uvicorn formats an access message per request whenever ``uvicorn.access`` has a
+    # handler (it asks ``hasHandlers()``); our request line replaces it. In a process of its
+    # own: pytest hangs its capture handlers on every logger that does not propagate.
+    script = (
+        "import logging; from servicekit.logging import configure_logging;"
+        "configure_logging('sample');"
+        "print(logging.getLogger('uvicorn.access').hasHandlers(),"
+        " logging.getLogger('uvicorn.error').hasHandlers())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    # uvicorn's other records still reach the service's JSON lines.
+    assert result.stdout.split() == ["False", "True"]
 
 
 def test_a_filter_on_the_access_logger_still_decides(client: TestClient) -> None:
