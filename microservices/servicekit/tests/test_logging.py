@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import threading
 from decimal import Decimal
 
 import pytest
@@ -126,6 +127,32 @@ def test_held_lines_are_not_stranded_by_a_loop_that_never_ran_its_turn_again() -
         stopped.close()
     asyncio.run(log_then_yield("from the next loop"))
     assert _messages(stream) == ["from a loop that stopped", "from the next loop"]
+
+
+def test_a_line_is_written_at_its_own_loops_turn_end_while_another_threads_loop_is_busy() -> None:
+    stream = io.StringIO()
+    handler = JsonLinesHandler(stream, "sample")
+    line_held, release = threading.Event(), threading.Event()
+
+    async def hold_the_loop() -> None:
+        _access_line(handler, "from a busy loop")
+        line_held.set()
+        release.wait(timeout=10)  # blocks its loop's turn: its flush cannot run
+
+    busy = threading.Thread(target=asyncio.run, args=(hold_the_loop(),))
+    busy.start()
+    try:
+        assert line_held.wait(timeout=10)
+
+        async def log_then_yield() -> None:
+            _access_line(handler, "from this thread's loop")
+            await asyncio.sleep(0)
+
+        asyncio.run(log_then_yield())
+        assert _messages(stream) == ["from a busy loop", "from this thread's loop"]
+    finally:
+        release.set()
+        busy.join(timeout=10)
 
 
 def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
