@@ -12,23 +12,16 @@ import secrets
 import time
 from collections.abc import Awaitable
 
-from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.logging import AccessLog, request_id_var
+from servicekit.request_metrics import request_recorder
 
 REQUEST_ID_HEADER = b"x-request-id"
 # The same rule as the gateway's: short, printable, no separators a log parser could trip on.
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
-REQUESTS = Counter("http_requests_total", "HTTP requests handled.", ["method", "route", "status"])
-LATENCY = Histogram(
-    "http_request_duration_seconds",
-    "Time from request start to the end of the response.",
-    ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
-
+request_metrics = request_recorder()
 access_log = AccessLog()
 
 
@@ -48,13 +41,6 @@ def _forwarded_prefix(value: bytes) -> tuple[str, bytes]:
     """The gateway's path prefix as text and bytes, or empty if malformed (a gateway sends
     one or two values, so each is checked once)."""
     return (value.decode("ascii"), value) if _VALID_PREFIX.match(value) else ("", b"")
-
-
-@functools.cache
-def _request_metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
-    """The labelled series for one kind of request, looked up once: ``labels()`` validates
-    and locks on every call. Bounded like the labels are: methods, route templates, statuses."""
-    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 
 
 def _read_headers(scope: Scope) -> tuple[bytes, tuple[str, bytes]]:
@@ -131,9 +117,6 @@ class ObservabilityMiddleware:
             duration = time.perf_counter() - start
             method = scope["method"]
             route = route_template(scope)
-            method_label = _method_label(method)
-            requests, latency = _request_metrics(method_label, route, status)
-            requests.inc()
-            latency.observe(duration)
+            request_metrics.record(_method_label(method), route, status, duration)
             access_log.request(method, scope["path"], route, status, round(duration * 1000, 2))
             request_id_var.reset(token)
