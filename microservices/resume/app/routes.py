@@ -198,7 +198,7 @@ async def read_resume(request: Request) -> Response:
     it can be served as a plain Starlette route (``direct_routes`` below); its parameters
     are documented above through ``openapi_extra``.
     """
-    reader = await get_reader(request)
+    reader: ResumeReader = request.app.state.resume_reader  # what get_reader gives routes
     document = await resumes.get_resume(reader, request.path_params["resume_id"])
     # Every If-None-Match line counts (a list header), and a missing one costs no KeyError.
     if_none_match = ", ".join(request.headers.getlist("if-none-match")) or None

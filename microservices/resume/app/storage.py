@@ -179,13 +179,14 @@ class ResumeReader:
             self._sqlite.execute("PRAGMA busy_timeout=0")
             self._sqlite.execute("PRAGMA query_only=ON")
 
-    async def by_id(self, resume_id: str) -> ResumeDocument | None:
+    # Plain methods handing back the lookup's coroutine: one coroutine per read, not two.
+    def by_id(self, resume_id: str) -> Awaitable[ResumeDocument | None]:
         """The document of the resume with this id, or None."""
-        return await self._lookup(self._BY_ID, resume_id, fetch_document)
+        return self._lookup(self._BY_ID, resume_id, fetch_document)
 
-    async def by_user(self, user_id: str) -> ResumeDocument | None:
+    def by_user(self, user_id: str) -> Awaitable[ResumeDocument | None]:
         """The document of this user's resume, or None."""
-        return await self._lookup(self._BY_USER, user_id, fetch_document_of_user)
+        return self._lookup(self._BY_USER, user_id, fetch_document_of_user)
 
     async def _lookup(
         self,
