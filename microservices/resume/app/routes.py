@@ -201,8 +201,9 @@ async def read_resume(request: Request) -> Response:
     reader: ResumeReader = request.app.state.resume_reader  # what get_reader gives routes
     document = await resumes.get_resume(reader, request.path_params["resume_id"])
     # Every If-None-Match line counts (a list header), and a missing one costs no KeyError.
-    if_none_match = ", ".join(request.headers.getlist("if-none-match")) or None
-    if if_none_match_hit(if_none_match, document.etag):
+    if_none_match = ", ".join(request.headers.getlist("if-none-match"))
+    # Most reads carry no If-None-Match: the ETag is then made once, for the response.
+    if if_none_match and if_none_match_hit(if_none_match, document.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": document.etag})
     return resume_response(document)
 
