@@ -4,7 +4,7 @@ and status) and ``http_request_duration_seconds`` (a histogram by method and rou
 ``RequestMetrics`` keeps them as plain numbers and hands them to Prometheus when scraped, as
 a custom collector (prometheus-client's own extension point for values kept elsewhere):
 ``Counter.inc`` and ``Histogram.observe`` make six Python calls and three lock round trips
-per request, 4% of a resume GET's instructions (bench/README.md, read path), where one call
+per request, 4% of a resume GET's instructions (README, read path), where one call
 and one lock do. Its exposition is the one those two metric objects would give, without
 their ``_created`` samples. In prometheus-client's multiprocess mode (uvicorn ``--workers``
 with ``PROMETHEUS_MULTIPROC_DIR``), which only aggregates values its own metric objects keep
