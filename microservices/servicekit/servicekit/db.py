@@ -47,8 +47,10 @@ def _apply_sqlite_pragmas(dbapi_connection: sqlite3.Connection, busy_timeout_ms:
     # Let SQLAlchemy, not the driver, decide when transactions begin.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # First: switching a new file to WAL needs its lock, which another process starting at
+    # the same moment may hold (migrating); it should wait as long as any statement does.
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

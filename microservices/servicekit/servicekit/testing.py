@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -255,6 +255,11 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _workers_started(log_path: Path) -> int:
+    """How many uvicorn workers have logged the end of their start-up."""
+    return log_path.read_text(errors="replace").count("Application startup complete")
+
+
 @contextmanager
 def running_service(
     service_dir: Path,
@@ -286,14 +291,25 @@ def running_service(
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_timeout
-        while not _ready(url):
+        # /readyz is answered by whichever worker accepts: wait until every one has started,
+        # so that a test's requests race the workers, not their start-up.
+        while not (_ready(url) and _workers_started(log_path) >= workers):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{service_dir.name} did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.1)
-        yield RunningService(url=url, pid=process.pid, log_path=log_path)
+        try:
+            yield RunningService(url=url, pid=process.pid, log_path=log_path)
+        finally:
+            if process.poll() is not None:
+                # uvicorn's supervisor exits when a worker fails to start; the log says why.
+                pytest.fail(
+                    f"{service_dir.name} exited during the test (status {process.returncode}):"
+                    f"\n{log_path.read_text()[-3000:]}"
+                )
     finally:
         # The whole group: with --workers, the workers are the supervisor's children.
-        os.killpg(process.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):  # all gone already
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
