@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from servicekit.observability import finished_requests
+
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("servicekit.health")
@@ -51,6 +53,7 @@ async def readyz(request: Request) -> JSONResponse:
 @health_router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     """Prometheus metrics of this process (or of all workers in multiprocess mode)."""
+    finished_requests.settle()  # the requests this loop turn finished count too
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

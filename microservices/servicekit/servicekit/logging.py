@@ -58,9 +58,18 @@ class JsonFormatter(logging.Formatter):
         return self.line(record.created, record.levelname, record.name, record.getMessage(), fields)
 
     def line(
-        self, created: float, level: str, logger: str, message: str, fields: dict[str, Any]
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, Any],
+        request_id: str | None = None,
     ) -> str:
-        """The JSON object of one log entry: the fixed keys first, then ``fields``."""
+        """The JSON object of one log entry: the fixed keys first, then ``fields``.
+
+        ``request_id`` is the current request's unless given.
+        """
         entry: dict[str, Any] = {
             "time": self._timestamp(created),
             "level": level,
@@ -68,7 +77,8 @@ class JsonFormatter(logging.Formatter):
             "logger": logger,
             "message": message,
         }
-        request_id = request_id_var.get()
+        if request_id is None:
+            request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
         entry.update(fields)
@@ -183,12 +193,23 @@ class AccessLog:
     def __init__(self, name: str = "servicekit.access") -> None:
         self._logger = logging.getLogger(name)
 
-    def request(self, method: str, path: str, route: str, status: int, duration_ms: float) -> None:
-        """Log one answered request."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        duration_ms: float,
+        created: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Log one answered request, answered at ``created`` (now unless given) under
+        ``request_id`` (the current request's unless given). Through ``logging``, a record
+        carries the time it was made."""
         logger = self._logger
         if not logger.isEnabledFor(logging.INFO):
             return
-        fields = {
+        fields: dict[str, Any] = {
             "method": method,
             "path": path,
             "route": route,
@@ -197,11 +218,24 @@ class AccessLog:
         }
         handler = self._sole_handler()
         if handler is None:
+            if request_id is not None:
+                fields = {"request_id": request_id, **fields}
             logger.info("request", extra=fields)
             return
         handler.write_line(
-            handler.formatter.line(time.time(), "INFO", logger.name, "request", fields)
+            handler.formatter.line(
+                time.time() if created is None else created,
+                "INFO",
+                logger.name,
+                "request",
+                fields,
+                request_id,
+            )
         )
+
+    def writes_directly(self) -> bool:
+        """Whether a line goes straight to the service's handler (no record, no filter)."""
+        return self._sole_handler() is not None
 
     def _sole_handler(self) -> JsonLinesHandler | None:
         """The handler a record would reach, if it is ours and nothing else could see it."""

@@ -26,6 +26,7 @@ from servicekit import ServiceSettings, create_app
 from servicekit.app import DatabaseDep
 from servicekit.errors import ClientError
 from servicekit.logging import JsonLinesHandler
+from servicekit.observability import finished_requests
 from servicekit.testing import TokenFactory
 
 MIGRATIONS = Path(__file__).parent / "sample_migrations"
@@ -174,6 +175,7 @@ def logging_as_configured(stream: io.StringIO) -> Iterator[logging.Logger]:
 
 def _access_lines(stream: io.StringIO) -> list[dict[str, object]]:
     # The app's loop writes its lines at the end of a turn; the test reads them now.
+    finished_requests.settle()
     _service_handler().flush()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     return [line for line in lines if line["logger"] == "servicekit.access"]

@@ -1,0 +1,128 @@
+"""Finished requests are metered and logged together at the end of their loop turn."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import cast
+
+from servicekit.logging import AccessLog
+from servicekit.observability import FinishedRequests
+from servicekit.request_metrics import RequestRecorder
+
+
+class _Books:
+    """Stands in for the metrics and the access log: remembers what it was given."""
+
+    def __init__(self, *, writes_directly: bool = True) -> None:
+        self.metered: list[tuple[str, str, int]] = []
+        self.logged: list[tuple[str, str | None, float | None]] = []
+        self._writes_directly = writes_directly
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.metered.append((method, route, status))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        duration_ms: float,
+        created: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.logged.append((path, request_id, created))
+
+    def writes_directly(self) -> bool:
+        return self._writes_directly
+
+
+def _finished(books: _Books) -> FinishedRequests:
+    return FinishedRequests(cast(RequestRecorder, books), cast(AccessLog, books))
+
+
+def _add(finished: FinishedRequests, path: str, request_id: str) -> None:
+    finished.add("GET", path, "/items/{item_id}", 200, 0.001, request_id)
+
+
+def test_requests_finished_in_one_turn_are_metered_and_logged_together_at_its_end() -> None:
+    books = _Books()
+    finished = _finished(books)
+    seen_during_the_turn: list[int] = []
+    finished_by: list[float] = []
+
+    async def one_turn() -> None:
+        _add(finished, "/items/1", "first")
+        _add(finished, "/items/2", "second")
+        finished_by.append(time.time())
+        seen_during_the_turn.append(len(books.logged) + len(books.metered))
+        time.sleep(0.002)  # noqa: ASYNC251 - the rest of the turn takes a while
+        await asyncio.sleep(0)  # the loop's next turn
+
+    asyncio.run(one_turn())
+    assert seen_during_the_turn == [0]
+    assert [(path, request_id) for path, request_id, _ in books.logged] == [
+        ("/items/1", "first"),
+        ("/items/2", "second"),
+    ]
+    # Each line keeps the time its request finished, not the time it was written.
+    assert all(created is not None and created <= finished_by[0] for *_, created in books.logged)
+    assert books.metered == [("GET", "/items/{item_id}", 200)] * 2
+
+
+def test_settling_early_takes_what_the_turn_has_finished_so_far_and_only_once() -> None:
+    books = _Books()
+    finished = _finished(books)
+    seen_at_the_scrape: list[int] = []
+
+    async def scrape_in_the_same_turn() -> None:
+        _add(finished, "/items/1", "first")
+        finished.settle()  # what /metrics does before it answers
+        seen_at_the_scrape.append(len(books.metered))
+        await asyncio.sleep(0)
+
+    asyncio.run(scrape_in_the_same_turn())
+    assert seen_at_the_scrape == [1]
+    assert len(books.metered) == len(books.logged) == 1
+
+
+def test_a_request_finished_where_no_loop_runs_is_settled_at_once() -> None:
+    books = _Books()
+    _add(_finished(books), "/items/1", "no-loop")
+    assert [request_id for _, request_id, _ in books.logged] == ["no-loop"]
+
+
+def test_while_lines_go_through_logging_a_request_is_settled_before_its_client_hears() -> None:
+    # A test's capture handler reads the record right after the response: it must be there.
+    books = _Books(writes_directly=False)
+    finished = _finished(books)
+    seen_during_the_turn: list[int] = []
+
+    async def one_turn() -> None:
+        _add(finished, "/items/1", "captured")
+        seen_during_the_turn.append(len(books.logged))
+
+    asyncio.run(one_turn())
+    assert seen_during_the_turn == [1]
+
+
+def test_requests_of_a_loop_that_stopped_are_settled_with_the_next_loops() -> None:
+    books = _Books()
+    finished = _finished(books)
+    stopped = asyncio.new_event_loop()
+
+    async def finish(path: str) -> None:
+        _add(finished, path, path)
+
+    async def finish_then_yield(path: str) -> None:
+        _add(finished, path, path)
+        await asyncio.sleep(0)
+
+    try:
+        # The loop stops right after the request finished: its settling never runs.
+        stopped.run_until_complete(finish("/items/1"))
+    finally:
+        stopped.close()
+    asyncio.run(finish_then_yield("/items/2"))
+    assert [path for path, _, _ in books.logged] == ["/items/1", "/items/2"]
