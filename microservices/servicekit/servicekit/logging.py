@@ -233,6 +233,12 @@ class AccessLog:
             )
         )
 
+    def flush(self) -> None:
+        """Write the lines the service's handler holds, if lines go straight to it."""
+        handler = self._sole_handler()
+        if handler is not None:
+            handler.flush()
+
     def writes_directly(self) -> bool:
         """Whether a line goes straight to the service's handler (no record, no filter)."""
         return self._sole_handler() is not None

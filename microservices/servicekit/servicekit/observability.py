@@ -97,9 +97,11 @@ class FinishedRequests:
             try:
                 created, method, path, route, status, seconds, request_id = pending.popleft()
             except IndexError:  # another thread took the last one
-                return
+                break
             record(_method_label(method), route, status, seconds)
             log(method, path, route, status, round(seconds * 1000, 2), created, request_id)
+        # Written now, as the lines of the turn that finished them, not a turn later.
+        self._log.flush()
 
 
 request_metrics = request_recorder()

@@ -18,6 +18,7 @@ class _Books:
         self.metered: list[tuple[str, str, int]] = []
         self.logged: list[tuple[str, str | None, float | None]] = []
         self._writes_directly = writes_directly
+        self.flushed_after = 0
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         self.metered.append((method, route, status))
@@ -36,6 +37,9 @@ class _Books:
 
     def writes_directly(self) -> bool:
         return self._writes_directly
+
+    def flush(self) -> None:
+        self.flushed_after = len(self.logged)
 
 
 def _finished(books: _Books) -> FinishedRequests:
@@ -69,6 +73,7 @@ def test_requests_finished_in_one_turn_are_metered_and_logged_together_at_its_en
     # Each line keeps the time its request finished, not the time it was written.
     assert all(created is not None and created <= finished_by[0] for *_, created in books.logged)
     assert books.metered == [("GET", "/items/{item_id}", 200)] * 2
+    assert books.flushed_after == 2  # the turn's lines are written as it ends
 
 
 def test_settling_early_takes_what_the_turn_has_finished_so_far_and_only_once() -> None:
