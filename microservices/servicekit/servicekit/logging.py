@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
-import threading
 import time
 from contextvars import ContextVar
 from typing import Any
 
 import orjson
+
+from servicekit.turn_end import TurnEnd
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
@@ -115,10 +115,7 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self.setFormatter(JsonFormatter(service))
         self._held: list[str] = []
-        # The loop whose next turn writes the held lines, if one has been asked to, and the
-        # thread it was running in then.
-        self._flushing_loop: asyncio.AbstractEventLoop | None = None
-        self._flushing_thread = 0
+        self._flush_at_turn_end = TurnEnd(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -134,38 +131,12 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Write one formatted access line at the end of this loop turn (now if no loop)."""
         with self.lock:  # type: ignore[union-attr]
             self._held.append(line)
-            if len(self._held) >= self.max_held_lines:
+            if len(self._held) >= self.max_held_lines or not self._flush_at_turn_end.ask():
                 self.flush()
-            elif not self._flush_asked_of_this_thread():
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    self.flush()
-                    return
-                # Also when another loop was asked and may never run again (a test's).
-                self._flushing_loop = loop
-                self._flushing_thread = threading.get_ident()
-                loop.call_soon(self.flush)
-
-    def _flush_asked_of_this_thread(self) -> bool:
-        """Whether the loop running in this thread already has the flush in its queue.
-
-        Checked before ``asyncio.get_running_loop()``, which makes a ``getpid()`` system call
-        on every call on Python 3.11 (its fork check): only a turn's first line pays it. A
-        loop that is running and was running in this thread when it was asked is the loop
-        running in this thread: a thread runs one loop at a time.
-        """
-        loop = self._flushing_loop
-        return (
-            loop is not None
-            and self._flushing_thread == threading.get_ident()
-            and loop.is_running()
-        )
 
     def flush(self) -> None:
         """Write the held lines, then flush the stream."""
         with self.lock:  # type: ignore[union-attr]
-            self._flushing_loop = None
             if self._held:
                 lines, self._held = self._held, []
                 try:

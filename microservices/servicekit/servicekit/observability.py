@@ -7,12 +7,9 @@ are settled with the rest of its loop turn's (``FinishedRequests``).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
 import re
 import secrets
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable
@@ -21,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.logging import AccessLog, request_id_var
 from servicekit.request_metrics import RequestRecorder, request_recorder
+from servicekit.turn_end import TurnEnd
 
 REQUEST_ID_HEADER = b"x-request-id"
 # The same rule as the gateway's: short, printable, no separators a log parser could trip on.
@@ -53,43 +51,22 @@ class FinishedRequests:
         self._metrics = metrics
         self._log = log
         self._pending: deque[_Finished] = deque()
-        # The loop whose next turn settles the pending requests, if one has been asked to,
-        # and the thread it was running in then.
-        self._settling_loop: asyncio.AbstractEventLoop | None = None
-        self._settling_thread = 0
+        # In a context of its own: what the settling logs is not any one request's.
+        self._settle_at_turn_end = TurnEnd(self.settle, own_context=True)
 
     def add(
         self, method: str, path: str, route: str, status: int, seconds: float, request_id: str
     ) -> None:
         """Meter and log this request with the rest of this loop turn's."""
         self._pending.append((time.time(), method, path, route, status, seconds, request_id))
-        if self._settle_asked_of_this_thread():
+        turn_end = self._settle_at_turn_end
+        # How lines are written is looked at once per turn, when the turn's first request ends.
+        if turn_end.asked() or (self._log.writes_directly() and turn_end.ask()):
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None or not self._log.writes_directly():
-            self.settle()
-            return
-        self._settling_loop = loop
-        self._settling_thread = threading.get_ident()
-        # In a context of its own: what the settling logs is not any one request's.
-        loop.call_soon(self.settle, context=contextvars.Context())
-
-    def _settle_asked_of_this_thread(self) -> bool:
-        # As ``JsonLinesHandler._flush_asked_of_this_thread``: checked before
-        # ``asyncio.get_running_loop()``, which makes a system call on Python 3.11.
-        loop = self._settling_loop
-        return (
-            loop is not None
-            and self._settling_thread == threading.get_ident()
-            and loop.is_running()
-        )
+        self.settle()
 
     def settle(self) -> None:
         """Meter and log every request finished so far (from any thread)."""
-        self._settling_loop = None
         pending = self._pending
         record = self._metrics.record
         log = self._log.request
