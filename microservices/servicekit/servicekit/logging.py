@@ -100,10 +100,13 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     the end of the loop's turn and written together: under load a turn serves many
     requests, and a ``write`` per line cost a small GET more than its line (bench/README.md,
     read path). Records that come through ``logging`` (start-up and shut-down, warnings, a
-    service's own lines) are written at once, after any held lines, so the order is kept
-    and nothing waits on a loop that may never turn again (uvicorn ends a SIGTERM'd process
-    by raising the signal again from inside its loop). Only a process killed outright can
-    lose lines: the access lines of the turn it was killed in.
+    service's own lines) are written at once, after any held lines, and nothing waits on a
+    loop that may never turn again (uvicorn ends a SIGTERM'd process by raising the signal
+    again from inside its loop). Access lines are laid out when their turn ends
+    (``servicekit.observability.FinishedRequests``), so a record logged during a turn can
+    come before the lines of requests that turn finished earlier; each line's ``time`` says
+    when. Only a process killed outright can lose lines: the access lines of the turn it was
+    killed in.
     """
 
     formatter: JsonFormatter
