@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -14,6 +15,9 @@ import orjson
 from servicekit.turn_end import TurnEnd
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+
+# (time, method, path, route, status, duration in ms, request id) of one answered request.
+AccessEntry = tuple[float, str, str, str, int, float, str]
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
 _STANDARD_ATTRS = frozenset(
@@ -167,49 +171,32 @@ class AccessLog:
     def __init__(self, name: str = "servicekit.access") -> None:
         self._logger = logging.getLogger(name)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        route: str,
-        status: int,
-        duration_ms: float,
-        created: float | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        """Log one answered request, answered at ``created`` (now unless given) under
-        ``request_id`` (the current request's unless given). Through ``logging``, a record
-        carries the time it was made."""
+    def requests(self, entries: Iterable[AccessEntry]) -> None:
+        """Log answered requests, each with the time it was answered and its request id.
+
+        Straight to the service's handler, the lines are written now, together; through
+        ``logging``, a record carries the time it was made.
+        """
         logger = self._logger
         if not logger.isEnabledFor(logging.INFO):
             return
-        fields: dict[str, Any] = {
-            "method": method,
-            "path": path,
-            "route": route,
-            "status": status,
-            "duration_ms": duration_ms,
-        }
         handler = self._sole_handler()
-        if handler is None:
-            if request_id is not None:
-                fields = {"request_id": request_id, **fields}
-            logger.info("request", extra=fields)
-            return
-        handler.write_line(
-            handler.formatter.line(
-                time.time() if created is None else created,
-                "INFO",
-                logger.name,
-                "request",
-                fields,
-                request_id,
-            )
-        )
-
-    def flush(self) -> None:
-        """Write the lines the service's handler holds, if lines go straight to it."""
-        handler = self._sole_handler()
+        for created, method, path, route, status, duration_ms, request_id in entries:
+            fields: dict[str, Any] = {
+                "method": method,
+                "path": path,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+            }
+            if handler is None:
+                logger.info("request", extra={"request_id": request_id, **fields})
+            else:
+                handler.write_line(
+                    handler.formatter.line(
+                        created, "INFO", logger.name, "request", fields, request_id
+                    )
+                )
         if handler is not None:
             handler.flush()
 

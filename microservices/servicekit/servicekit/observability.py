@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicekit.logging import AccessLog, request_id_var
+from servicekit.logging import AccessEntry, AccessLog, request_id_var
 from servicekit.request_metrics import RequestRecorder, request_recorder
 from servicekit.turn_end import TurnEnd
 
@@ -69,16 +69,18 @@ class FinishedRequests:
         """Meter and log every request finished so far (from any thread)."""
         pending = self._pending
         record = self._metrics.record
-        log = self._log.request
+        entries: list[AccessEntry] = []
         while pending:
             try:
                 created, method, path, route, status, seconds, request_id = pending.popleft()
             except IndexError:  # another thread took the last one
                 break
             record(_method_label(method), route, status, seconds)
-            log(method, path, route, status, round(seconds * 1000, 2), created, request_id)
-        # Written now, as the lines of the turn that finished them, not a turn later.
-        self._log.flush()
+            entries.append(
+                (created, method, path, route, status, round(seconds * 1000, 2), request_id)
+            )
+        if entries:
+            self._log.requests(entries)
 
 
 request_metrics = request_recorder()

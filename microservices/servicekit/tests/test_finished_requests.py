@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import cast
 
-from servicekit.logging import AccessLog
+from servicekit.logging import AccessEntry, AccessLog
 from servicekit.observability import FinishedRequests
 from servicekit.request_metrics import RequestRecorder
 
@@ -16,30 +17,24 @@ class _Books:
 
     def __init__(self, *, writes_directly: bool = True) -> None:
         self.metered: list[tuple[str, str, int]] = []
-        self.logged: list[tuple[str, str | None, float | None]] = []
+        # (path, request id, time) of each logged request, a list per call (one write).
+        self.writes: list[list[tuple[str, str, float]]] = []
         self._writes_directly = writes_directly
-        self.flushed_after = 0
+
+    @property
+    def logged(self) -> list[tuple[str, str, float]]:
+        return [entry for write in self.writes for entry in write]
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         self.metered.append((method, route, status))
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        route: str,
-        status: int,
-        duration_ms: float,
-        created: float | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        self.logged.append((path, request_id, created))
+    def requests(self, entries: Iterable[AccessEntry]) -> None:
+        self.writes.append(
+            [(path, request_id, created) for created, _, path, *_, request_id in entries]
+        )
 
     def writes_directly(self) -> bool:
         return self._writes_directly
-
-    def flush(self) -> None:
-        self.flushed_after = len(self.logged)
 
 
 def _finished(books: _Books) -> FinishedRequests:
@@ -71,9 +66,9 @@ def test_requests_finished_in_one_turn_are_metered_and_logged_together_at_its_en
         ("/items/2", "second"),
     ]
     # Each line keeps the time its request finished, not the time it was written.
-    assert all(created is not None and created <= finished_by[0] for *_, created in books.logged)
+    assert all(created <= finished_by[0] for *_, created in books.logged)
     assert books.metered == [("GET", "/items/{item_id}", 200)] * 2
-    assert books.flushed_after == 2  # the turn's lines are written as it ends
+    assert len(books.writes) == 1  # the turn's lines are written together as it ends
 
 
 def test_settling_early_takes_what_the_turn_has_finished_so_far_and_only_once() -> None:
