@@ -12,8 +12,6 @@ from typing import Any
 
 import orjson
 
-from servicekit.turn_end import TurnEnd
-
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
 # (time, method, path, route, status, duration in ms, request id) of one answered request.
@@ -100,61 +98,33 @@ class JsonFormatter(logging.Formatter):
 class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler ``configure_logging`` installs: JSON lines on a stream.
 
-    The access lines of requests served on an event loop (``write_line``) are held until
-    the end of the loop's turn and written together: under load a turn serves many
-    requests, and a ``write`` per line cost a small GET more than its line (bench/README.md,
-    read path). Records that come through ``logging`` (start-up and shut-down, warnings, a
-    service's own lines) are written at once, after any held lines, and nothing waits on a
-    loop that may never turn again (uvicorn ends a SIGTERM'd process by raising the signal
-    again from inside its loop). Access lines are laid out when their turn ends
-    (``servicekit.observability.FinishedRequests``), so a record logged during a turn can
-    come before the lines of requests that turn finished earlier; each line's ``time`` says
-    when. Only a process killed outright can lose lines: the access lines of the turn it was
-    killed in.
+    Records that come through ``logging`` (start-up and shut-down, warnings, a service's own
+    lines) are written at once. Access lines come in batches (``write_lines``), a loop
+    turn's at a time (``servicekit.observability.FinishedRequests``): under load a turn
+    serves many requests, and a ``write`` per line cost a small GET more than its line
+    (bench/README.md, read path). So a record logged during a turn can come before the lines
+    of requests that turn finished earlier; each line's ``time`` says when. Only a process
+    killed outright can lose lines: the access lines of the turn it was killed in.
     """
 
     formatter: JsonFormatter
 
-    # A turn that serves more requests than this writes as it goes (memory stays bounded).
-    max_held_lines = 256
-
     def __init__(self, stream: Any, service: str) -> None:
         super().__init__(stream)
         self.setFormatter(JsonFormatter(service))
-        self._held: list[str] = []
-        self._flush_at_turn_end = TurnEnd(self.flush)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
+    def write_lines(self, lines: list[str]) -> None:
+        """Write formatted lines with one ``write``, then flush the stream."""
         with self.lock:  # type: ignore[union-attr]
-            self._held.append(line)
+            try:
+                self.stream.write(self.terminator.join(lines) + self.terminator)
+            except Exception:
+                # As ``emit`` does for a line it cannot write: report on stderr, go on.
+                self.handleError(_UNWRITTEN)
             self.flush()
 
-    def write_line(self, line: str) -> None:
-        """Write one formatted access line at the end of this loop turn (now if no loop)."""
-        with self.lock:  # type: ignore[union-attr]
-            self._held.append(line)
-            if len(self._held) >= self.max_held_lines or not self._flush_at_turn_end.ask():
-                self.flush()
 
-    def flush(self) -> None:
-        """Write the held lines, then flush the stream."""
-        with self.lock:  # type: ignore[union-attr]
-            if self._held:
-                lines, self._held = self._held, []
-                try:
-                    self.stream.write(self.terminator.join(lines) + self.terminator)
-                except Exception:
-                    # As ``emit`` does for a line it cannot write: report on stderr, go on.
-                    self.handleError(_UNWRITTEN)
-            super().flush()
-
-
-_UNWRITTEN = logging.makeLogRecord({"msg": "held log lines could not be written"})
+_UNWRITTEN = logging.makeLogRecord({"msg": "access log lines could not be written"})
 
 
 class AccessLog:
@@ -181,6 +151,7 @@ class AccessLog:
         if not logger.isEnabledFor(logging.INFO):
             return
         handler = self._sole_handler()
+        lines: list[str] = []
         for created, method, path, route, status, duration_ms, request_id in entries:
             fields: dict[str, Any] = {
                 "method": method,
@@ -192,13 +163,13 @@ class AccessLog:
             if handler is None:
                 logger.info("request", extra={"request_id": request_id, **fields})
             else:
-                handler.write_line(
+                lines.append(
                     handler.formatter.line(
                         created, "INFO", logger.name, "request", fields, request_id
                     )
                 )
-        if handler is not None:
-            handler.flush()
+        if handler is not None and lines:
+            handler.write_lines(lines)
 
     def writes_directly(self) -> bool:
         """Whether a line goes straight to the service's handler (no record, no filter)."""

@@ -47,6 +47,9 @@ class FinishedRequests:
     sees its record before the client sees the response), is settled at once.
     """
 
+    # A turn that finishes more requests than this settles as it goes (memory stays bounded).
+    max_pending = 256
+
     def __init__(self, metrics: RequestRecorder, log: AccessLog) -> None:
         self._metrics = metrics
         self._log = log
@@ -61,7 +64,9 @@ class FinishedRequests:
         self._pending.append((time.time(), method, path, route, status, seconds, request_id))
         turn_end = self._settle_at_turn_end
         # How lines are written is looked at once per turn, when the turn's first request ends.
-        if turn_end.asked() or (self._log.writes_directly() and turn_end.ask()):
+        if len(self._pending) < self.max_pending and (
+            turn_end.asked() or (self._log.writes_directly() and turn_end.ask())
+        ):
             return
         self.settle()
 

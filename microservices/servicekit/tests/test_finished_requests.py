@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable
 from typing import cast
@@ -43,6 +44,11 @@ def _finished(books: _Books) -> FinishedRequests:
 
 def _add(finished: FinishedRequests, path: str, request_id: str) -> None:
     finished.add("GET", path, "/items/{item_id}", 200, 0.001, request_id)
+
+
+async def _finish_then_yield(finished: FinishedRequests, path: str) -> None:
+    _add(finished, path, path)
+    await asyncio.sleep(0)
 
 
 def test_requests_finished_in_one_turn_are_metered_and_logged_together_at_its_end() -> None:
@@ -115,14 +121,45 @@ def test_requests_of_a_loop_that_stopped_are_settled_with_the_next_loops() -> No
     async def finish(path: str) -> None:
         _add(finished, path, path)
 
-    async def finish_then_yield(path: str) -> None:
-        _add(finished, path, path)
-        await asyncio.sleep(0)
-
     try:
         # The loop stops right after the request finished: its settling never runs.
         stopped.run_until_complete(finish("/items/1"))
     finally:
         stopped.close()
-    asyncio.run(finish_then_yield("/items/2"))
+    asyncio.run(_finish_then_yield(finished, "/items/2"))
     assert [path for path, _, _ in books.logged] == ["/items/1", "/items/2"]
+
+
+def test_a_request_is_settled_at_its_own_loops_turn_end_while_another_threads_is_busy() -> None:
+    books = _Books()
+    finished = _finished(books)
+    added, release = threading.Event(), threading.Event()
+
+    async def hold_the_loop() -> None:
+        _add(finished, "/items/1", "busy")
+        added.set()
+        release.wait(timeout=10)  # blocks its loop's turn: its settling cannot run
+
+    busy = threading.Thread(target=asyncio.run, args=(hold_the_loop(),))
+    busy.start()
+    try:
+        assert added.wait(timeout=10)
+        asyncio.run(_finish_then_yield(finished, "/items/2"))
+        assert [path for path, _, _ in books.logged] == ["/items/1", "/items/2"]
+    finally:
+        release.set()
+        busy.join(timeout=10)
+
+
+def test_a_turn_that_finishes_many_requests_settles_as_it_goes() -> None:
+    books = _Books()
+    finished = _finished(books)
+    seen_during_the_turn: list[int] = []
+
+    async def busy_turn() -> None:
+        for number in range(finished.max_pending):
+            _add(finished, f"/items/{number}", str(number))
+        seen_during_the_turn.append(len(books.logged))
+
+    asyncio.run(busy_turn())
+    assert seen_during_the_turn == [finished.max_pending]

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import threading
 from decimal import Decimal
 
 import pytest
@@ -67,92 +66,35 @@ def _messages(stream: io.StringIO) -> list[str]:
     return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
 
 
-def _access_line(handler: JsonLinesHandler, message: str) -> None:
-    handler.write_line(handler.formatter.format(_line(message)))
+class _CountingStream(io.StringIO):
+    """A stream that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
 
 
-def test_access_lines_of_a_loop_turn_are_written_together_at_its_end() -> None:
-    stream = io.StringIO()
+def test_access_lines_are_written_together_with_one_write() -> None:
+    stream = _CountingStream()
     handler = JsonLinesHandler(stream, "sample")
-    seen_during_the_turn: list[list[str]] = []
-
-    async def one_turn() -> None:
-        _access_line(handler, "first")
-        _access_line(handler, "second")
-        seen_during_the_turn.append(_messages(stream))
-        await asyncio.sleep(0)  # the loop's next turn
-
-    asyncio.run(one_turn())
-    assert seen_during_the_turn == [[]]
+    handler.write_lines([handler.formatter.format(_line(m)) for m in ("first", "second")])
     assert _messages(stream) == ["first", "second"]
+    assert stream.writes == 1
 
 
-def test_a_record_is_written_at_once_after_the_access_lines_held_before_it() -> None:
+def test_a_record_is_written_at_once_even_on_a_loop() -> None:
     stream = io.StringIO()
     handler = JsonLinesHandler(stream, "sample")
     written: list[list[str]] = []
 
     async def turn() -> None:
-        _access_line(handler, "request")
         handler.emit(_line("Shutting down"))
         written.append(_messages(stream))
 
     asyncio.run(turn())
-    assert written == [["request", "Shutting down"]]
-
-
-def test_an_access_line_written_off_the_loop_is_written_at_once() -> None:
-    stream = io.StringIO()
-    handler = JsonLinesHandler(stream, "sample")
-    _access_line(handler, "from a thread without a loop")
-    assert _messages(stream) == ["from a thread without a loop"]
-
-
-def test_held_lines_are_not_stranded_by_a_loop_that_never_ran_its_turn_again() -> None:
-    stream = io.StringIO()
-    handler = JsonLinesHandler(stream, "sample")
-    stopped = asyncio.new_event_loop()
-
-    async def log(message: str) -> None:
-        _access_line(handler, message)
-
-    async def log_then_yield(message: str) -> None:
-        _access_line(handler, message)
-        await asyncio.sleep(0)
-
-    try:
-        # The loop stops right after the line is held: its flush never runs.
-        stopped.run_until_complete(log("from a loop that stopped"))
-    finally:
-        stopped.close()
-    asyncio.run(log_then_yield("from the next loop"))
-    assert _messages(stream) == ["from a loop that stopped", "from the next loop"]
-
-
-def test_a_line_is_written_at_its_own_loops_turn_end_while_another_threads_loop_is_busy() -> None:
-    stream = io.StringIO()
-    handler = JsonLinesHandler(stream, "sample")
-    line_held, release = threading.Event(), threading.Event()
-
-    async def hold_the_loop() -> None:
-        _access_line(handler, "from a busy loop")
-        line_held.set()
-        release.wait(timeout=10)  # blocks its loop's turn: its flush cannot run
-
-    busy = threading.Thread(target=asyncio.run, args=(hold_the_loop(),))
-    busy.start()
-    try:
-        assert line_held.wait(timeout=10)
-
-        async def log_then_yield() -> None:
-            _access_line(handler, "from this thread's loop")
-            await asyncio.sleep(0)
-
-        asyncio.run(log_then_yield())
-        assert _messages(stream) == ["from a busy loop", "from this thread's loop"]
-    finally:
-        release.set()
-        busy.join(timeout=10)
+    assert written == [["Shutting down"]]
 
 
 def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
@@ -164,4 +106,16 @@ def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
 
     handler = JsonLinesHandler(BrokenStream(), "sample")
     handler.emit(_line("lost"))  # does not raise
+    assert "Logging error" in capsys.readouterr().err
+
+
+def test_access_lines_that_cannot_be_written_do_not_take_the_caller_down(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class BrokenStream(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk gone")
+
+    handler = JsonLinesHandler(BrokenStream(), "sample")
+    handler.write_lines(["{}"])  # does not raise
     assert "Logging error" in capsys.readouterr().err
