@@ -18,6 +18,7 @@ import httpx
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 logger = logging.getLogger("servicekit.auth")
 
@@ -218,6 +219,13 @@ def get_token_verifier(request: Request) -> TokenVerifier:
     return verifier
 
 
+async def _verified_caller(request: Request, token: str) -> Principal:
+    try:
+        return await get_token_verifier(request).verify(token)
+    except InvalidToken as exc:
+        raise _unauthorized("Invalid or expired token") from exc
+
+
 async def optional_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -225,10 +233,25 @@ async def optional_principal(
     """The caller if a bearer token was sent (it must then be valid), else None."""
     if credentials is None:
         return None
-    try:
-        return await get_token_verifier(request).verify(credentials.credentials)
-    except InvalidToken as exc:
-        raise _unauthorized("Invalid or expired token") from exc
+    return await _verified_caller(request, credentials.credentials)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value, read as FastAPI's
+    ``HTTPBearer`` reads it (any case of "Bearer"); None for no value or another scheme."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not token or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+async def authenticate(request: Request) -> Principal:
+    """The verified caller of a route that takes the bare request (a direct route): what
+    ``CurrentUser`` gives a declared route, with the same 401 answers."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise _unauthorized("Not authenticated")
+    return await _verified_caller(request, token)
 
 
 async def require_principal(

@@ -6,20 +6,33 @@ before its handler runs; for a handler that takes the bare ``Request`` and retur
 ``Response``, none of them does anything. Inside the observability middleware (request id,
 log line, metrics), ``DirectRoutes`` matches such routes first and calls their endpoints
 itself, answering their exceptions with the app's handlers.
+
+A direct endpoint that takes a body reads it with ``read_json`` and checks it (and its
+headers) with ``validated_input``: the same steps, in the same order, with the same 422
+answers as FastAPI's for a declared body model and header parameters, without FastAPI's
+per-request dependency solving (a third of a money write's cost).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Final, TypeVar, cast
 
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, HTTPExceptionHandler, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+Model = TypeVar("Model", bound=BaseModel)
+
+# What ``read_json`` gives for a request without a body.
+NO_BODY: Final = object()
 
 
 class DirectRoutes:
@@ -81,3 +94,77 @@ class DirectRoutes:
                 return cast(HTTPExceptionHandler, handler), False
         handler = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
         return cast(HTTPExceptionHandler | None, handler), True
+
+
+def _is_json(content_type: str | None) -> bool:
+    # FastAPI's test: application/json or application/<anything>+json, parameters ignored.
+    if not content_type:
+        return False
+    maintype, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+async def read_json(request: Request, *, loads: Callable[[bytes], Any] = json.loads) -> Any:
+    """The body of a direct route's request, read as FastAPI reads a declared body model.
+
+    With a JSON content type (``application/json``, ``application/*+json``) it is decoded by
+    ``loads``, and malformed JSON is answered at once with FastAPI's 422 (``json_invalid``):
+    FastAPI reads the body before it checks the caller. Another content type leaves the
+    bytes (which ``validated_input`` then refuses, as FastAPI does); no body is ``NO_BODY``.
+    """
+    try:
+        body = await request.body()
+    except Exception as exc:  # the client went away mid-body: FastAPI's answer
+        raise HTTPException(400, "There was an error parsing the body") from exc
+    if not body:
+        return NO_BODY
+    if not _is_json(request.headers.get("content-type")):
+        return body
+    try:
+        return loads(body)
+    except json.JSONDecodeError as exc:
+        error = {
+            "type": "json_invalid",
+            "loc": ("body", exc.pos),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": exc.msg},
+        }
+        raise RequestValidationError([error], body=exc.doc) from exc
+
+
+def validated_input(
+    request: Request,
+    payload: Any,
+    body: type[Model],
+    *,
+    headers: Mapping[str, TypeAdapter[Any]] | None = None,
+) -> tuple[Model, dict[str, Any]]:
+    """The body model and the named headers' values (None when absent), checked as FastAPI
+    checks a declared body model and header parameters: one 422 lists every failure,
+    header errors first, each located as FastAPI locates it (``["body", "amount"]``)."""
+    errors: list[Any] = []
+    values: dict[str, Any] = {}
+    for name, adapter in (headers or {}).items():
+        value = request.headers.get(name)
+        if value is not None:
+            try:
+                value = adapter.validate_python(value)
+            except ValidationError as exc:
+                errors.extend(_located(exc, ("header", name)))
+        values[name] = value
+    model: Model | None = None
+    if payload is NO_BODY:
+        errors.append({"type": "missing", "loc": ("body",), "msg": "Field required", "input": None})
+    else:
+        try:
+            model = body.model_validate(payload, from_attributes=True)
+        except ValidationError as exc:
+            errors.extend(_located(exc, ("body",)))
+    if errors:
+        raise RequestValidationError(errors, body=None if payload is NO_BODY else payload)
+    return cast(Model, model), values
+
+
+def _located(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{**error, "loc": prefix + error["loc"]} for error in exc.errors(include_url=False)]

@@ -45,8 +45,17 @@ def _refuse_constant(name: str) -> Any:
 
 
 def loads_exact(body: bytes | str) -> Any:
-    """``json.loads`` with JSON numbers as exact Decimals and NaN/Infinity refused."""
-    return json.loads(body, parse_float=_parse_json_number, parse_constant=_refuse_constant)
+    """``json.loads`` with JSON numbers as exact Decimals and NaN/Infinity refused.
+
+    Raises ``json.JSONDecodeError`` for either (a NaN is reported like any other malformed
+    JSON).
+    """
+    try:
+        return json.loads(body, parse_float=_parse_json_number, parse_constant=_refuse_constant)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # from _refuse_constant, which is given no position
+        raise json.JSONDecodeError(str(exc), "", 0) from exc
 
 
 class ExactJSONRequest(Request):
@@ -54,13 +63,7 @@ class ExactJSONRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            try:
-                self._json = loads_exact(await self.body())
-            except ValueError as exc:
-                if isinstance(exc, json.JSONDecodeError):
-                    raise
-                # NaN / Infinity: report it like any other malformed JSON.
-                raise json.JSONDecodeError(str(exc), "", 0) from exc
+            self._json = loads_exact(await self.body())
         return self._json
 
 

@@ -5,6 +5,8 @@
 - ``tokens``: signs access tokens the way accounts does and verifies them like every service.
 - ``postgres_url`` / ``redis_url``: the machine's servers, started if they are down.
 
+And ``declared_routes_only``, to compare a service's direct routes with its declared ones.
+
 In CI (``CI`` set), a server that cannot be reached fails the test; elsewhere it skips.
 """
 
@@ -34,7 +36,9 @@ from typing import Any, NoReturn
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 
+from servicekit.app import ServiceApp
 from servicekit.auth import ALGORITHM, StaticKeySource, TokenVerifier
 
 TEST_ISSUER = "http://testserver/accounts"
@@ -152,6 +156,16 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+def declared_routes_only(app: FastAPI) -> FastAPI:
+    """The app with its direct routes off, so that its routers serve those paths too (the
+    declared endpoints are the reference a direct route must answer like). Call it before
+    the app serves its first request."""
+    if not isinstance(app, ServiceApp):
+        raise TypeError("only an app made by servicekit's create_app has direct routes")
+    app.direct_routes = ()
+    return app
 
 
 class TokenFactory:
