@@ -21,6 +21,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         description="Users, tokens (RS256 + JWKS) and the account ledger.",
         migrations=MIGRATIONS,
         lifespan=accounts_lifespan,
+        direct_routes=ledger.direct_routes,
     )
     return app
 

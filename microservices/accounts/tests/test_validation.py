@@ -5,13 +5,16 @@ None of this depends on the database engine, so it runs on SQLite only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.main import build_app
 from app.settings import Settings
+from servicekit.testing import declared_routes_only
 from tests.support import PASSWORD, User, balance, fund, next_phone
 
 
@@ -211,3 +214,58 @@ def test_the_docs_offer_the_password_flow_for_swaggers_authorize_button(
     assert flows["password"]["tokenUrl"] == "auth/token"
     token_body = spec["paths"]["/auth/token"]["post"]["requestBody"]["content"]
     assert {"application/x-www-form-urlencoded", "application/json"} <= set(token_body)
+
+
+@pytest.fixture
+def declared(settings: Settings) -> Iterator[TestClient]:
+    """The service on the same database with its declared routes serving every path."""
+    with TestClient(declared_routes_only(build_app(settings))) as test_client:
+        yield test_client
+
+
+def _answer(response: Any) -> tuple[int, Any, str | None, str | None]:
+    body = response.json()
+    if isinstance(body, dict):  # a new transaction each time
+        body = {k: v for k, v in body.items() if k not in ("transaction_id", "created_at")}
+    return (
+        response.status_code,
+        body,
+        response.headers.get("WWW-Authenticate"),
+        response.headers.get("Idempotent-Replayed"),
+    )
+
+
+TRANSFER_CASES: dict[str, tuple[str, dict[str, str], str]] = {
+    # name: (body with {a} and {b} for the accounts, headers, who signs in: alice, bob or nobody)
+    "a transfer": ('{{"sender_id": "{a}", "receiver_id": "{b}", "amount": "0.50"}}', {}, "alice"),
+    "more than the balance": (
+        '{{"sender_id": "{a}", "receiver_id": "{b}", "amount": 99.00}}', {}, "alice"
+    ),
+    "too precise": ('{{"sender_id": "{a}", "receiver_id": "{b}", "amount": "0.001"}}', {}, "alice"),
+    "an exponent": ('{{"sender_id": "{a}", "receiver_id": "{b}", "amount": 1e2}}', {}, "alice"),
+    "the same account": ('{{"sender_id": "{a}", "receiver_id": "{a}", "amount": 1}}', {}, "alice"),
+    "not the owner": ('{{"sender_id": "{a}", "receiver_id": "{b}", "amount": 1}}', {}, "bob"),
+    "an unknown receiver": (
+        '{{"sender_id": "{a}", "receiver_id": "nobody", "amount": 1}}', {}, "alice"
+    ),
+    "no token": ('{{"sender_id": "{a}", "receiver_id": "{b}", "amount": 1}}', {}, "nobody"),
+    "malformed JSON, no token": ('{{"sender_id": ', {}, "nobody"),
+    "no body": ("", {}, "alice"),
+    "an empty key and no amount": (
+        '{{"sender_id": "{a}", "receiver_id": "{b}"}}', {"Idempotency-Key": ""}, "alice"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TRANSFER_CASES)
+def test_the_direct_transfer_route_answers_as_the_declared_one(
+    client: TestClient, declared: TestClient, alice: User, bob: User, case: str
+) -> None:
+    fund(client, alice, "5.00")
+    template, headers, who = TRANSFER_CASES[case]
+    body = template.format(a=alice.account_id, b=bob.account_id)
+    signed_in = {"alice": alice.headers, "bob": bob.headers}.get(who, {})
+    headers = {"Content-Type": "application/json", **headers, **signed_in}
+    by_router = declared.post("/transactions", content=body, headers=headers)
+    direct = client.post("/transactions", content=body, headers=headers)
+    assert _answer(direct) == _answer(by_router)

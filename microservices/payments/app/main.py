@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.background import run_background_work
-from app.routes import router
+from app.routes import direct_routes, router
 from app.settings import Settings
 from servicekit import create_app
 
@@ -48,6 +48,7 @@ def build_app(
         description="Payments with Idempotency-Key semantics, processing and signed events.",
         migrations=MIGRATIONS,
         lifespan=lifespan,
+        direct_routes=direct_routes,
         **overrides,
     )
 

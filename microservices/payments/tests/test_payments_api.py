@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from servicekit.testing import TokenFactory
+from app.main import build_app
+from servicekit.testing import TokenFactory, declared_routes_only
+from tests.conftest import _test_settings
 from tests.support import FakeSubscriber, wait_for
 
 
@@ -253,3 +257,65 @@ def test_openapi_documents_the_payment_endpoints(sqlite_client: TestClient) -> N
     assert {"202", "400", "409", "422"} <= set(create["responses"])
     assert any(param["name"] == "idempotency-key" for param in create["parameters"])
     assert "/payments/{payment_id}" in schema["paths"]
+
+
+@pytest.fixture
+def declared(
+    data_dir: Path, tokens: TokenFactory, accounts: FakeSubscriber, sqlite_client: TestClient
+) -> Iterator[TestClient]:
+    """The service on ``sqlite_client``'s database with its declared routes serving every path."""
+    settings = _test_settings(data_dir, f"sqlite:///{data_dir / 'payments.db'}")
+    app = build_app(settings, token_verifier=tokens.verifier, event_transport=accounts.transport)
+    with TestClient(declared_routes_only(app)) as test_client:
+        yield test_client
+
+
+def _answer(response: Any) -> tuple[int, Any, str | None, bool]:
+    body = response.json()
+    if isinstance(body, dict):  # a new payment each time
+        body = {
+            k: v for k, v in body.items() if k not in ("payment_id", "created_at", "updated_at")
+        }
+    location = response.headers.get("Location", "")
+    return (
+        response.status_code,
+        body,
+        response.headers.get("WWW-Authenticate"),
+        location.startswith("/payments/") and location.endswith(response.json()["payment_id"]),
+    )
+
+
+CREATE_CASES: dict[str, tuple[str, str | None, bool]] = {
+    # name: (body, Idempotency-Key ("fresh": a new one per request), signed in)
+    "a payment": ('{"amount": 10.50, "description": "tea"}', "fresh", True),
+    "a quoted key": ('{"amount": "1.00"}', '"quoted"', True),
+    "another currency than the ledger's": ('{"amount": "1.00", "currency": "EUR"}', "fresh", True),
+    "an unknown currency": ('{"amount": "1.00", "currency": "XXX"}', "fresh", True),
+    "too precise": ('{"amount": "1.001"}', "fresh", True),
+    "no key": ('{"amount": "1.00"}', None, True),
+    "an empty key": ('{"amount": "1.00"}', "", True),
+    "a key too long": ('{"amount": "1.00"}', "k" * 256, True),
+    "malformed JSON": ('{"amount": ', "fresh", True),
+    "malformed JSON, no token": ('{"amount": ', "fresh", False),
+    "not an object": ("[]", "fresh", True),
+    "no token": ('{"amount": "1.00"}', "fresh", False),
+}
+
+
+@pytest.mark.parametrize("case", CREATE_CASES)
+def test_the_direct_create_route_answers_as_the_declared_one(
+    sqlite_client: TestClient, declared: TestClient, tokens: TokenFactory, case: str
+) -> None:
+    body, key, signed_in = CREATE_CASES[case]
+
+    def headers() -> dict[str, str]:
+        sent = {"Content-Type": "application/json", **(tokens.headers("u1") if signed_in else {})}
+        if key is not None:
+            sent["Idempotency-Key"] = str(uuid.uuid4()) if key == "fresh" else key
+        return sent
+
+    by_router = declared.post("/payments", content=body, headers=headers())
+    direct = sqlite_client.post("/payments", content=body, headers=headers())
+    if key == '"quoted"':  # the same key twice: the direct route's answer is the replay
+        assert direct.headers["Idempotent-Replayed"] == "true"
+    assert _answer(direct) == _answer(by_router)
