@@ -1,6 +1,8 @@
 -- POST /payments with a fresh Idempotency-Key on every request.
--- Arguments: <key prefix unique to the run> <bearer token> <JSON body>
-counters = {"accepted", "client_error", "server_error"}
+-- Arguments: <key prefix unique to this wrk run> <bearer token> <JSON body>
+-- A 202 that replays an earlier answer (Idempotent-Replayed) is counted apart: a key
+-- prefix used twice would otherwise count replays as new payments.
+counters = {"accepted", "replayed", "client_error", "server_error"}
 
 function init(args)
   key_prefix = args[1] .. "-" .. thread_id .. "-"
@@ -11,6 +13,7 @@ function init(args)
   body = args[3]
   sent = 0
   accepted = 0
+  replayed = 0
   client_error = 0
   server_error = 0
 end
@@ -22,7 +25,10 @@ function request()
 end
 
 function response(status, response_headers, response_body)
-  if status == 202 or status == 201 then
+  local replay = response_headers["idempotent-replayed"] or response_headers["Idempotent-Replayed"]
+  if (status == 202 or status == 201) and replay then
+    replayed = replayed + 1
+  elseif status == 202 or status == 201 then
     accepted = accepted + 1
   elseif status >= 500 then
     server_error = server_error + 1
