@@ -185,3 +185,34 @@ async def test_worker_stopped_mid_batch_hands_its_payments_back_at_once(db: Data
     # No waiting for the lease: the next worker finishes it right away.
     assert await _worker(db, clock).process_due_payments() == 1
     assert await _status(db, payment_id) is PaymentStatus.SUCCEEDED
+
+
+async def test_a_claim_takes_expired_leases_first_then_the_oldest_accepted(db: Database) -> None:
+    stuck, first, second, third = [await _accept(db) for _ in range(4)]
+    async with db.transaction() as conn:
+        await conn.execute(
+            storage.payments.update()
+            .where(storage.payments.c.id == stuck)
+            .values(status=PaymentStatus.PROCESSING.value, lease_token="dead", lease_expires_at=T0)
+        )
+    later = T0 + timedelta(seconds=1)
+    async with db.transaction() as conn:
+        claimed = await storage.claim_payments_for_processing(
+            conn, lease_token="w", now=later, lease_until=later + LEASE, limit=3
+        )
+    assert {payment.id for payment in claimed} == {stuck, first, second}
+    assert await _status(db, third) is PaymentStatus.ACCEPTED
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_claim_reads_the_queue_in_index_order_however_long_it_is(db: Database) -> None:
+    # An OR of the two claimable states made SQLite sort every accepted payment on each
+    # claim: the longer the queue, the slower the worker that should shorten it.
+    async with db.read() as conn:
+        for statement in (storage._ACCEPTED, storage._EXPIRED_LEASES):
+            sql = str(statement.compile(dialect=conn.dialect))
+            # The plan does not depend on the values: any will do for the placeholders.
+            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (None,) * sql.count("?"))
+            details = " ".join(str(row[-1]) for row in plan)
+            assert "USING INDEX ix_payments_status_created" in details
+            assert "TEMP B-TREE" not in details
