@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
+
+import httpx
 
 from bench.context import Context
 from bench.platform import expect, json_of, run_token
@@ -15,6 +18,8 @@ TRANSFER = Decimal("0.01")
 FUNDING_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 60.0
 LEDGER_TIMEOUT = 120.0
+DELIVERY_TIMEOUT = 180.0
+_BACKLOG = re.compile(r"^payments_outbox_backlog (\S+)$", re.MULTILINE)
 
 
 def balance(ctx: Context, user: SignedInUser) -> Decimal:
@@ -184,6 +189,12 @@ def idempotent_create(ctx: Context, result: ScenarioResult) -> None:
         if settled is not None
         else f"background processing not seen to finish within {SETTLE_TIMEOUT:.0f}s of the load"
     )
+    drained = wait_for_deliveries(ctx)
+    result.notes.append(
+        f"their events were delivered to accounts {drained:.1f}s after the load"
+        if drained is not None
+        else f"event deliveries still pending {DELIVERY_TIMEOUT:.0f}s after the load"
+    )
 
 
 def wait_for_payments_to_settle(ctx: Context, user: SignedInUser) -> float | None:
@@ -211,4 +222,21 @@ def wait_for_payments_to_settle(ctx: Context, user: SignedInUser) -> float | Non
             if pending == 0:
                 return time.monotonic() - started
             time.sleep(0.5)
+    return None
+
+
+def wait_for_deliveries(ctx: Context) -> float | None:
+    """Wait (bounded) until the payments outbox has no pending delivery, as its metric says.
+
+    The relay goes on after the load too; the next scenario should not share the CPU with it.
+    """
+    started = time.monotonic()
+    url = f"{ctx.platform.stack.service_url('payments')}/metrics"
+    while time.monotonic() - started < DELIVERY_TIMEOUT:
+        found = _BACKLOG.search(httpx.get(url, timeout=10).text)
+        if found is None:
+            return None
+        if float(found.group(1)) == 0:
+            return time.monotonic() - started
+        time.sleep(0.5)
     return None
