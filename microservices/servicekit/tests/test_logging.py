@@ -97,14 +97,15 @@ def test_a_record_is_written_at_once_even_on_a_loop() -> None:
     assert written == [["Shutting down"]]
 
 
+class _BrokenStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("disk gone")
+
+
 def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    class BrokenStream(io.StringIO):
-        def write(self, text: str) -> int:
-            raise OSError("disk gone")
-
-    handler = JsonLinesHandler(BrokenStream(), "sample")
+    handler = JsonLinesHandler(_BrokenStream(), "sample")
     handler.emit(_line("lost"))  # does not raise
     assert "Logging error" in capsys.readouterr().err
 
@@ -112,10 +113,6 @@ def test_a_line_that_cannot_be_written_does_not_take_the_caller_down(
 def test_access_lines_that_cannot_be_written_do_not_take_the_caller_down(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    class BrokenStream(io.StringIO):
-        def write(self, text: str) -> int:
-            raise OSError("disk gone")
-
-    handler = JsonLinesHandler(BrokenStream(), "sample")
+    handler = JsonLinesHandler(_BrokenStream(), "sample")
     handler.write_lines(["{}"])  # does not raise
     assert "Logging error" in capsys.readouterr().err
