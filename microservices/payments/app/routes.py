@@ -27,9 +27,9 @@ from app.payments import (
 from app.schemas import PaymentCreate, PaymentOut, PaymentPage
 from app.settings import Settings
 from servicekit.app import DatabaseDep
-from servicekit.auth import CurrentUser, Principal, authenticate
+from servicekit.auth import CurrentUser, Principal
 from servicekit.db import Database
-from servicekit.direct_routes import read_json, validated_input
+from servicekit.direct_routes import signed_in_input
 from servicekit.logging import request_id_var
 from servicekit.money import ExactJSONRoute, loads_exact
 
@@ -89,9 +89,9 @@ async def create_payment_directly(request: Request) -> Response:
     """``create_payment`` served as a direct route: the same checks in the same order with
     the same answers, without FastAPI's per-request dependency solving (the hot create path;
     tests hold the two to the same answers)."""
-    payload = await read_json(request, loads=loads_exact)
-    user = await authenticate(request)
-    body, headers = validated_input(request, payload, PaymentCreate, headers=_CREATE_HEADERS)
+    user, body, headers = await signed_in_input(
+        request, PaymentCreate, headers=_CREATE_HEADERS, loads=loads_exact
+    )
     return await _accept(request, body, user, headers["Idempotency-Key"])
 
 

@@ -1,8 +1,8 @@
 """A direct route's body, header and caller checks answer as FastAPI's declared ones do.
 
 The sample endpoint is served twice: declared on a router (FastAPI reads the body, solves
-the caller dependency and validates the parameters) and as a direct route built from
-``read_json``, ``authenticate`` and ``validated_input``. Every request gets the same answer
+the caller dependency and validates the parameters) and as a direct route that gets them from
+``signed_in_input``. Every request gets the same answer
 from both.
 """
 
@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from starlette.routing import Route
 
 from servicekit import ServiceSettings, create_app
-from servicekit.auth import CurrentUser, Principal, authenticate, bearer_token
-from servicekit.direct_routes import read_json, validated_input
+from servicekit.auth import CurrentUser, Principal, bearer_token
+from servicekit.direct_routes import signed_in_input
 from servicekit.money import Amount, ExactJSONRoute, loads_exact
 from servicekit.testing import TokenFactory
 
@@ -55,9 +55,9 @@ async def place_order_declared(order: Order, caller: CurrentUser, key: OrderKey 
 
 
 async def place_order_directly(request: Request) -> Response:
-    payload = await read_json(request, loads=loads_exact)
-    caller = await authenticate(request)
-    order, headers = validated_input(request, payload, Order, headers=_ORDER_HEADERS)
+    caller, order, headers = await signed_in_input(
+        request, Order, headers=_ORDER_HEADERS, loads=loads_exact
+    )
     return _accepted(order, caller, headers["Order-Key"])
 
 

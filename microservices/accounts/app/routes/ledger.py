@@ -14,8 +14,8 @@ from app.errors import InvalidAmount
 from app.ledger import Ledger, TransferRequest, may_see_account
 from app.schemas import AccountIdOut, AccountOut, TransactionOut, TransactionPage, TransferCreate
 from app.settings import Settings
-from servicekit.auth import Principal, authenticate
-from servicekit.direct_routes import read_json, validated_input
+from servicekit.auth import Principal
+from servicekit.direct_routes import signed_in_input
 from servicekit.money import ExactJSONRoute, loads_exact, to_minor_units
 from servicekit.pagination import decode_cursor, encode_cursor
 
@@ -74,9 +74,9 @@ async def create_transaction_directly(request: Request) -> Response:
     """``create_transaction`` served as a direct route: the same checks in the same order
     with the same answers, without FastAPI's per-request dependency solving (the hot write
     path; tests hold the two to the same answers)."""
-    payload = await read_json(request, loads=loads_exact)
-    principal = await authenticate(request)
-    body, headers = validated_input(request, payload, TransferCreate, headers=_TRANSFER_HEADERS)
+    principal, body, headers = await signed_in_input(
+        request, TransferCreate, headers=_TRANSFER_HEADERS, loads=loads_exact
+    )
     return await _transfer(request, body, principal, headers["Idempotency-Key"])
 
 
