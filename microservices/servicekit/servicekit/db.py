@@ -2,15 +2,17 @@
 
 SQLite runs in WAL mode with a busy timeout, and write transactions start with
 ``BEGIN IMMEDIATE`` so that several workers on one file queue up instead of failing
-with "database is locked" halfway through. A write transaction that gets SQLite's write
-lock at once runs on a synchronous connection right on the event loop (see
-``Database.transaction``). PostgreSQL uses asyncpg.
+with "database is locked" halfway through. When this process gets SQLite's write lock at
+once, the write transactions of a loop turn run on a synchronous connection right on the
+event loop, each in a savepoint of one SQLite transaction that commits when the turn ends
+(see ``Database.transaction``). PostgreSQL uses asyncpg.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -114,6 +116,123 @@ class _InlineWriter:
         except BaseException:
             conn.close()
             raise
+
+
+class WriteBatchLost(RuntimeError):
+    """SQLite rolled back the transaction a write shared with others, before it committed."""
+
+
+class _WriteBatch:
+    """One SQLite transaction shared by the write transactions of a loop turn.
+
+    Each of them runs in a savepoint; one COMMIT at the end of the turn makes them durable
+    together. A write that fails rolls back to its savepoint and leaves the others alone.
+    """
+
+    __slots__ = ("commit_due", "conn", "driver", "in_unit", "transaction", "units", "waiters")
+
+    def __init__(self, conn: Connection, transaction: sa.RootTransaction) -> None:
+        self.conn = conn
+        self.transaction = transaction
+        self.units = 0
+        self.driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        # One future per write that finished in this batch, resolved by the commit.
+        self.waiters: list[asyncio.Future[None]] = []
+        # A write of this batch is running (it may be waiting on something, holding SQLite's
+        # write lock): the commit waits for it to finish.
+        self.in_unit = False
+        self.commit_due = False
+
+    def start_unit(self) -> None:
+        self.driver.execute("SAVEPOINT write_unit")
+        self.in_unit = True
+        self.units += 1
+
+    def keep_unit(self) -> None:
+        self.driver.execute("RELEASE write_unit")
+
+    def commit_waiter(self) -> asyncio.Future[None]:
+        """A future that resolves when the batch commits (or fails with WriteBatchLost)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
+
+    def undo_unit(self) -> bool:
+        """Roll the unit back; False if the whole transaction is lost (SQLite rolled it back)."""
+        if not self.driver.in_transaction:
+            return False
+        try:
+            self.driver.execute("ROLLBACK TO write_unit")
+            self.driver.execute("RELEASE write_unit")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def finish(self, outcome: BaseException | None) -> None:
+        """End the transaction (commit unless ``outcome`` is an error) and tell the writes."""
+        try:
+            if outcome is None:
+                self.transaction.commit()
+            else:
+                self.transaction.rollback()
+        except Exception as exc:
+            outcome = exc
+        finally:
+            self.conn.close()
+        for waiter in self.waiters:
+            if waiter.done():  # its task was cancelled; the write is committed all the same
+                continue
+            if outcome is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(WriteBatchLost(f"the write was not committed: {outcome}"))
+
+
+class _BatchAdmission:
+    """Lets at most ``size`` writes into each write batch, in arrival order.
+
+    A turn's writes share a commit, but each still costs its own time on the loop: letting a
+    burst of them all into one turn makes that turn long, and what else waits on the loop
+    (new connections take several turns to set up) waits for all of it. The rest queue here
+    and go into the next batches, oldest first.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        # Let in by admit() but not yet started: their places in the next batch are theirs.
+        self._admitted = 0
+
+    def has_room(self, batch: _WriteBatch | None) -> bool:
+        """Whether a write arriving now may go ahead without queueing."""
+        if self._waiting:
+            return False
+        return batch is None or batch.units + self._admitted < self.size
+
+    async def wait(self) -> None:
+        """Queue until admit() lets this write in."""
+        admitted = asyncio.get_running_loop().create_future()
+        self._waiting.append(admitted)
+        try:
+            await admitted
+        except asyncio.CancelledError:
+            if admitted.cancelled():
+                if admitted in self._waiting:  # admit() drops cancelled ones as it goes
+                    self._waiting.remove(admitted)
+            else:  # let in, then cancelled before it could go: its place is free again
+                self._admitted -= 1
+                self.admit(1)
+            raise
+        self._admitted -= 1
+
+    def admit(self, count: int) -> None:
+        """Let the ``count`` oldest waiting writes in."""
+        while count and self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._admitted += 1
+                count -= 1
 
 
 class _InlineConnection(AsyncConnection):
@@ -278,11 +397,20 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 class Database:
     """A service's database: connections, transactions, migrations and a health probe."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        busy_timeout_ms: int = 30_000,
+        write_batch_size: int = 8,
+    ) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sqlite_writer = asyncio.Lock()
         self._inline_writer: _InlineWriter | None = None
+        self._write_batch: _WriteBatch | None = None
+        self._admission = _BatchAdmission(write_batch_size)
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -320,7 +448,15 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed on success and rolled back on any error."""
+        """A read-write transaction, committed on success and rolled back on any error.
+
+        When the block exits without an error, its writes are committed. On SQLite they may
+        share that commit with other writes of the same loop turn (up to
+        ``write_batch_size`` of them): each runs alone in a savepoint, and a failing one
+        rolls back only its own. Should the shared commit fail, every write in it raises
+        ``WriteBatchLost``. A task cancelled while its block waits for the commit is
+        cancelled; its writes are committed all the same.
+        """
         if not self.is_sqlite:
             async with self.engine.connect() as conn, conn.begin():
                 yield conn
@@ -328,29 +464,58 @@ class Database:
         # SQLite has one writer at a time anyway. Queue this process's writers on an asyncio
         # lock, so that only one connection per process waits in SQLite's busy handler (which
         # sleeps in growing steps) and the rest wait cheaply and in order on the event loop.
+        # A commit writes every page the transaction changed to the WAL and costs as much as
+        # the rest of a small transaction: one per turn instead of one per write.
+        if not self._admission.has_room(self._write_batch):
+            await self._admission.wait()
         async with self._sqlite_writer:
-            begun = self._inline_writer.begin() if self._inline_writer is not None else None
-            if begun is None:
+            batch = self._write_batch or self._begin_write_batch()
+            if batch is None:
                 # Another process is writing (or the database is in memory): wait for the
                 # lock on aiosqlite's thread.
-                async with self._sqlite_writes.connect() as conn, conn.begin():
-                    yield conn
+                try:
+                    async with self._sqlite_writes.connect() as conn, conn.begin():
+                        yield conn
+                finally:
+                    self._admission.admit(1)
                 return
-            sync_conn, transaction = begun
+            batch.start_unit()
             try:
-                yield _InlineConnection(self.engine, sync_conn)
-            except BaseException:
-                transaction.rollback()
+                yield _InlineConnection(self.engine, batch.conn)
+                batch.keep_unit()
+            except BaseException as exc:
+                if not batch.undo_unit():
+                    self._end_write_batch(batch, exc)
                 raise
             else:
-                transaction.commit()
+                committed = batch.commit_waiter()
             finally:
-                sync_conn.close()
-            # An inline transaction never gives the event loop a turn. Keep the lock for one:
-            # concurrent writers then queue on it and go in arrival order (asyncio.Lock is
-            # FIFO), and the loop reads new connections and requests in between. Without this,
-            # some requests waited 0.7 s at the start of every burst through the gateway.
-            await asyncio.sleep(0)
+                batch.in_unit = False
+                if batch.commit_due:
+                    self._end_write_batch(batch)
+        await committed
+
+    def _begin_write_batch(self) -> _WriteBatch | None:
+        """Open the transaction this turn's writes share, or None if the lock is taken."""
+        begun = self._inline_writer.begin() if self._inline_writer is not None else None
+        if begun is None:
+            return None
+        batch = self._write_batch = _WriteBatch(*begun)
+        # Queued behind the callbacks of this turn: every write they start joins the batch.
+        asyncio.get_running_loop().call_soon(self._turn_ended, batch)
+        return batch
+
+    def _turn_ended(self, batch: _WriteBatch) -> None:
+        if batch.in_unit:  # a write is waiting on something mid-transaction: commit after it
+            batch.commit_due = True
+        else:
+            self._end_write_batch(batch)
+
+    def _end_write_batch(self, batch: _WriteBatch, failure: BaseException | None = None) -> None:
+        if self._write_batch is batch:
+            self._write_batch = None
+            batch.finish(failure)
+            self._admission.admit(self._admission.size)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
