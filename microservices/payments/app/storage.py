@@ -224,27 +224,31 @@ async def claim_payments_for_processing(
         ids.extend(accepted.scalars())
     if not ids:
         return []
-    claimable = sa.or_(
-        payments.c.status == PaymentStatus.ACCEPTED.value,
-        sa.and_(
-            payments.c.status == PaymentStatus.PROCESSING.value,
-            payments.c.lease_expires_at <= now,
+    claimed = await conn.execute(
+        _CLAIM, {"ids": ids, "new_lease": lease_token, "lease_until": lease_until, "now": now}
+    )
+    return sorted((_payment(row) for row in claimed), key=lambda payment: payment.created_at)
+
+
+# By primary key only. The rows cannot have changed since the SELECT above: its FOR UPDATE
+# locks them on PostgreSQL, and SQLite's write lock is held for the whole transaction.
+# (Checking their status again here made SQLite read the status index instead: an OR of
+# both claimable states, every queued payment on each claim.)
+_CLAIM = (
+    payments.update()
+    .where(payments.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        status=PaymentStatus.PROCESSING.value,
+        lease_token=sa.bindparam("new_lease"),
+        lease_expires_at=sa.bindparam("lease_until", type_=UTCDateTime),
+        updated_at=sa.bindparam("now", type_=UTCDateTime),
+        processing_started_at=sa.func.coalesce(
+            payments.c.processing_started_at, sa.bindparam("now", type_=UTCDateTime)
         ),
+        processing_attempts=payments.c.processing_attempts + 1,
     )
-    await conn.execute(
-        payments.update()
-        .where(payments.c.id.in_(ids), claimable)
-        .values(
-            status=PaymentStatus.PROCESSING.value,
-            lease_token=lease_token,
-            lease_expires_at=lease_until,
-            updated_at=now,
-            processing_started_at=sa.func.coalesce(payments.c.processing_started_at, now),
-            processing_attempts=payments.c.processing_attempts + 1,
-        )
-    )
-    claimed = payments.select().where(payments.c.lease_token == lease_token)
-    return [_payment(row) for row in await conn.execute(claimed.order_by(payments.c.created_at))]
+    .returning(*payments.c)
+)
 
 
 async def finish_payment(
@@ -259,25 +263,38 @@ async def finish_payment(
 ) -> Payment | None:
     """Record the final state, if this worker still holds the payment; None if it does not."""
     result = await conn.execute(
-        payments.update()
-        .where(
-            payments.c.id == payment_id,
-            payments.c.status == PaymentStatus.PROCESSING.value,
-            payments.c.lease_token == lease_token,
-        )
-        .values(
-            status=status.value,
-            failure_code=failure_code,
-            failure_message=failure_message,
-            updated_at=now,
-            completed_at=now,
-            lease_token=None,
-            lease_expires_at=None,
-        )
+        _FINISH,
+        {
+            "payment_id": payment_id,
+            "held_lease": lease_token,
+            "final_status": status.value,
+            "final_failure_code": failure_code,
+            "final_failure_message": failure_message,
+            "now": now,
+        },
     )
-    if result.rowcount != 1:
-        return None
-    return await get_payment(conn, payment_id)
+    row = result.first()
+    return _payment(row) if row else None
+
+
+_FINISH = (
+    payments.update()
+    .where(
+        payments.c.id == sa.bindparam("payment_id"),
+        payments.c.status == PaymentStatus.PROCESSING.value,
+        payments.c.lease_token == sa.bindparam("held_lease"),
+    )
+    .values(
+        status=sa.bindparam("final_status"),
+        failure_code=sa.bindparam("final_failure_code"),
+        failure_message=sa.bindparam("final_failure_message"),
+        updated_at=sa.bindparam("now", type_=UTCDateTime),
+        completed_at=sa.bindparam("now", type_=UTCDateTime),
+        lease_token=None,
+        lease_expires_at=None,
+    )
+    .returning(*payments.c)
+)
 
 
 async def expire_leases(conn: AsyncConnection, lease_tokens: list[str], now: datetime) -> int:

@@ -7,8 +7,10 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from app import storage
 from app.models import EventType, NewPayment, PaymentStatus
@@ -216,3 +218,34 @@ async def test_a_claim_reads_the_queue_in_index_order_however_long_it_is(db: Dat
             details = " ".join(str(row[-1]) for row in plan)
             assert "USING INDEX ix_payments_status_created" in details
             assert "TEMP B-TREE" not in details
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_claiming_a_batch_finds_its_payments_by_id_however_long_the_queue(
+    db: Database,
+) -> None:
+    # When it also checked each row's status, SQLite read every queued payment through the
+    # status index for a batch of ten (5.7 ms with 11,000 queued, on each claim).
+    for _ in range(10):
+        await _accept(db)
+    updates: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+        if sql.startswith("UPDATE payments"):
+            updates.append((sql, parameters))
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", capture)
+    try:
+        async with db.transaction() as conn:
+            claimed = await storage.claim_payments_for_processing(
+                conn, lease_token="w", now=T0, lease_until=T0 + LEASE, limit=10
+            )
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", capture)
+    assert len(claimed) == 10
+    [(sql, parameters)] = updates
+    async with db.read() as conn:
+        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        details = " ".join(str(row[-1]) for row in plan)
+    assert "INDEX sqlite_autoindex_payments_1 (id=?)" in details
+    assert "ix_payments_status_created" not in details
