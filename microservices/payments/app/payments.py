@@ -48,17 +48,29 @@ def ensure_ledger_currency(currency: str, ledger_currency: str) -> None:
 
 
 def build_event(
-    event_type: EventType, payment: Payment, *, now: datetime, request_id: str | None
+    event_type: EventType,
+    payment: Payment,
+    *,
+    now: datetime,
+    request_id: str | None,
+    payment_json: str | None = None,
 ) -> OutboxEvent:
-    """The event reporting ``payment``'s new state, with its exact JSON body."""
+    """The event reporting ``payment``'s new state, with its exact JSON body.
+
+    ``payment_json`` is the payment as the API shows it, when the caller has it already.
+    """
     event_id = str(uuid.uuid4())
-    data = PaymentOut.from_payment(payment).model_dump(mode="json")
-    body = {"id": event_id, "type": event_type.value, "created_at": now.isoformat(), "data": data}
+    if payment_json is None:
+        payment_json = PaymentOut.from_payment(payment).model_dump_json()
+    envelope = json.dumps(
+        {"id": event_id, "type": event_type.value, "created_at": now.isoformat()},
+        separators=(",", ":"),
+    )
     return OutboxEvent(
         id=event_id,
         type=event_type,
         payment_id=payment.id,
-        payload=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        payload=f'{envelope[:-1]},"data":{payment_json}}}',
         request_id=request_id,
         created_at=now,
     )
@@ -71,9 +83,12 @@ async def record_event(
     *,
     subscribers: list[Subscriber],
     now: datetime,
+    payment_json: str | None = None,
 ) -> OutboxEvent:
     """Write the event for ``payment``'s state change, in the caller's transaction."""
-    event = build_event(event_type, payment, now=now, request_id=payment.request_id)
+    event = build_event(
+        event_type, payment, now=now, request_id=payment.request_id, payment_json=payment_json
+    )
     wanted_by = [subscriber.name for subscriber in subscribers if subscriber.wants(event.type)]
     await storage.insert_event(conn, event, wanted_by)
     return event
@@ -129,7 +144,15 @@ async def accept_payment(
         if isinstance(outcome, Replay):
             return AcceptedPayment(outcome.response, replayed=True)
         await storage.insert_payment(conn, payment)
-        await record_event(conn, EventType.ACCEPTED, payment, subscribers=subscribers, now=now)
+        # The event shows the payment as the answer does: one serialisation for both.
+        await record_event(
+            conn,
+            EventType.ACCEPTED,
+            payment,
+            subscribers=subscribers,
+            now=now,
+            payment_json=response.body,
+        )
     metrics.PAYMENTS.labels(PaymentStatus.ACCEPTED.value).inc()
     return AcceptedPayment(response, replayed=False)
 

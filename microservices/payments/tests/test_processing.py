@@ -94,6 +94,26 @@ async def test_accepted_payment_succeeds_with_one_event_per_state_change(db: Dat
     assert await _worker(db, clock).process_due_payments() == 0
 
 
+async def test_the_accepted_event_shows_the_payment_as_the_answer_did(db: Database) -> None:
+    accepted = await accept_payment(
+        db,
+        NewPayment(Decimal("3.50"), "USD", 'caf\u00e9 "quoted"\n\u2028', "pm_card_visa"),
+        payer_id="payer", idempotency_key="k", fingerprint="f", location_base="/payments",
+        subscribers=SUBSCRIBERS, request_id="req-1", ttl=timedelta(hours=24),
+        lock_timeout=timedelta(seconds=60), now=T0,
+    )  # fmt: skip
+    answer = json.loads(accepted.response.body)
+    async with db.read() as conn:
+        [event] = await storage.events_of_payment(conn, answer["payment_id"])
+    assert json.loads(event.payload) == {
+        "id": event.id,
+        "type": "payment.accepted",
+        "created_at": T0.isoformat(),
+        "data": answer,
+    }
+    assert answer["description"] == 'caf\u00e9 "quoted"\n\u2028'
+
+
 async def test_declined_payment_fails_with_its_code(db: Database) -> None:
     payment_id = await _accept(db, method="pm_card_chargeDeclined")
     await _worker(db, FakeClock(T0 + timedelta(seconds=1))).process_due_payments()
