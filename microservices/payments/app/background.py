@@ -119,6 +119,7 @@ async def run_background_work(
             subscribers,
             client=client,
             batch_size=settings.relay_batch_size,
+            concurrency=settings.relay_concurrency,
             timeout_seconds=settings.delivery_timeout_seconds,
             retry_base_seconds=settings.retry_base_seconds,
             retry_max_seconds=settings.retry_max_seconds,

@@ -59,6 +59,8 @@ class Settings(ServiceSettings):
 
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=20, ge=1, le=1000)
+    # Deliveries in flight at once per subscriber (while it answers).
+    relay_concurrency: int = Field(default=8, ge=1, le=100)
     delivery_timeout_seconds: float = Field(default=5, gt=0)
     retry_base_seconds: float = Field(default=1, gt=0)
     retry_max_seconds: float = Field(default=3600, gt=0)

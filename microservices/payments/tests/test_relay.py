@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,7 @@ def _relay(
         subscribers or [ACCOUNTS],
         client=client,
         batch_size=10,
+        concurrency=4,
         timeout_seconds=1,
         retry_base_seconds=1,
         retry_max_seconds=60,
@@ -180,6 +182,32 @@ async def test_event_is_delivered_signed_with_the_request_id(
     assert body["id"] == event_id
     assert body["type"] == "payment.accepted"
     assert await _delivery_status(db, event_id) is DeliveryStatus.DELIVERED
+
+
+async def test_deliveries_to_a_subscriber_that_answers_go_several_at_a_time(
+    db: Database, subscriber: FakeSubscriber, clocks: Clocks
+) -> None:
+    event_ids = [await _write_event(db) for _ in range(9)]
+    in_flight: list[int] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        in_flight.append(len(in_flight) + 1)
+        await asyncio.sleep(0.01)  # the subscriber takes a while to answer
+        in_flight.pop()
+        return subscriber.handle(request)
+
+    most_in_flight = 0
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+        relay = _relay(db, subscriber, clocks, client)
+        delivering = asyncio.create_task(relay.deliver_due_events())
+        while not delivering.done():
+            most_in_flight = max(most_in_flight, len(in_flight))
+            await asyncio.sleep(0.001)
+        assert await delivering == 9
+    # The first one alone, then as many at once as the relay's concurrency.
+    assert most_in_flight == relay.concurrency == 4
+    for event_id in event_ids:
+        assert await _delivery_status(db, event_id) is DeliveryStatus.DELIVERED
 
 
 @pytest.mark.parametrize("failure", [500, 503, 408, 429, "connection"])
