@@ -48,6 +48,17 @@ def server(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
         yield service.url
 
 
+def _client(server: str) -> httpx.Client:
+    """A client shared by the test's threads that keeps every connection they open.
+
+    httpcore 1.0.9's pool can close a surplus keep-alive connection it has just handed to a
+    waiting thread (encode/httpcore#1110): with more threads than kept connections, a request
+    now and then lost its socket mid-flight (EBADF), which says nothing about the server.
+    """
+    limits = httpx.Limits(max_connections=THREADS, max_keepalive_connections=THREADS)
+    return httpx.Client(base_url=server, timeout=30, limits=limits)
+
+
 def _balances(client: httpx.Client, users: list[User]) -> list[Decimal]:
     return [
         Decimal(client.get(f"/accounts/user/{u.user_id}", headers=u.headers).json()["balance"])
@@ -70,7 +81,7 @@ def _history_length(client: httpx.Client, user: User) -> int:
 
 
 def test_hundreds_of_simultaneous_transfers_conserve_money(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=30) as client:
+    with _client(server) as client:
         users = [sign_up(client) for _ in range(USERS)]
         for user in users:
             fund(client, user, "100.00")
@@ -124,7 +135,7 @@ def test_hundreds_of_simultaneous_transfers_conserve_money(server: str) -> None:
 
 
 def test_simultaneous_retries_with_one_idempotency_key_move_money_once(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=30) as client:
+    with _client(server) as client:
         alice, bob = sign_up(client), sign_up(client)
         fund(client, alice, "100.00")
         body = {"sender_id": alice.account_id, "receiver_id": bob.account_id, "amount": "7.00"}
