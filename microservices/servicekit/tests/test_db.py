@@ -17,11 +17,17 @@ notes = sa.Table(
 )
 
 
-async def _database(path: Path) -> Database:
-    db = Database(f"sqlite:///{path}")
+async def _database(path: Path, **options: int) -> Database:
+    db = Database(f"sqlite:///{path}", **options)
     async with db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     return db
+
+
+async def _write(db: Database, text: str) -> None:
+    """One note, in a write transaction of its own."""
+    async with db.transaction() as conn:
+        await conn.execute(sa.insert(notes).values(text=text))
 
 
 async def _texts(db: Database) -> list[str]:
@@ -37,11 +43,7 @@ def test_a_write_waits_for_another_process_holding_the_write_lock(tmp_path: Path
             other_process.execute("BEGIN IMMEDIATE")
             other_process.execute("INSERT INTO notes (text) VALUES ('theirs')")
 
-            async def write() -> None:
-                async with db.transaction() as conn:
-                    await conn.execute(sa.insert(notes).values(text="ours"))
-
-            writing = asyncio.create_task(write())
+            writing = asyncio.create_task(_write(db, "ours"))
             await asyncio.sleep(0.3)
             assert not writing.done()
             other_process.execute("COMMIT")
@@ -115,8 +117,7 @@ def test_the_writes_of_one_turn_share_a_commit_and_each_returns_once_committed(
         seen_on_return: dict[str, list[str]] = {}
 
         async def write(text: str) -> None:
-            async with db.transaction() as conn:
-                await conn.execute(sa.insert(notes).values(text=text))
+            await _write(db, text)
             seen_on_return[text] = await _texts(db)
 
         try:
@@ -163,9 +164,7 @@ def test_a_burst_of_writes_goes_in_batches_in_arrival_order_with_other_work_betw
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        db = Database(f"sqlite:///{tmp_path / 'notes.db'}", write_batch_size=2)
-        async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        db = await _database(tmp_path / "notes.db", write_batch_size=2)
         commits = _count_commits(db)
         happened: list[str] = []
 
@@ -208,12 +207,8 @@ def test_a_write_that_waits_mid_transaction_holds_the_shared_commit_back(
                 await go_on.wait()
                 await conn.execute(sa.insert(notes).values(text="slow, second half"))
 
-        async def quick_write() -> None:
-            async with db.transaction() as conn:
-                await conn.execute(sa.insert(notes).values(text="quick"))
-
         try:
-            quick_first = asyncio.create_task(quick_write())
+            quick_first = asyncio.create_task(_write(db, "quick"))
             slow = asyncio.create_task(slow_write())
             await halfway.wait()
             await asyncio.sleep(0.05)
@@ -221,7 +216,7 @@ def test_a_write_that_waits_mid_transaction_holds_the_shared_commit_back(
             # committed half of it. Nothing is committed until it is done.
             assert await _texts(db) == []
             assert not quick_first.done()
-            queued = asyncio.create_task(quick_write())
+            queued = asyncio.create_task(_write(db, "quick"))
             go_on.set()
             await asyncio.gather(quick_first, slow, queued)
             assert await _texts(db) == ["quick", "slow, first half", "slow, second half", "quick"]
@@ -237,10 +232,6 @@ def test_when_sqlite_drops_the_shared_transaction_every_write_in_it_fails(
     async def scenario() -> None:
         db = await _database(tmp_path / "notes.db")
 
-        async def write(text: str) -> None:
-            async with db.transaction() as conn:
-                await conn.execute(sa.insert(notes).values(text=text))
-
         async def write_then_lose_the_transaction() -> None:
             async with db.transaction() as conn:
                 await conn.execute(sa.insert(notes).values(text="doomed"))
@@ -250,12 +241,12 @@ def test_when_sqlite_drops_the_shared_transaction_every_write_in_it_fails(
 
         try:
             outcomes = await asyncio.gather(
-                write("done before"), write_then_lose_the_transaction(), return_exceptions=True
+                _write(db, "done before"), write_then_lose_the_transaction(), return_exceptions=True
             )
             assert isinstance(outcomes[0], WriteBatchLost)
             assert isinstance(outcomes[1], sqlite3.OperationalError)
             assert await _texts(db) == []
-            await write("next")  # the next write gets a transaction of its own
+            await _write(db, "next")  # the next write gets a transaction of its own
             assert await _texts(db) == ["next"]
         finally:
             await db.dispose()
@@ -294,16 +285,10 @@ def test_a_write_cancelled_while_queued_for_a_batch_leaves_the_queue_moving(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        db = Database(f"sqlite:///{tmp_path / 'notes.db'}", write_batch_size=1)
-        async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-
-        async def write(text: str) -> None:
-            async with db.transaction() as conn:
-                await conn.execute(sa.insert(notes).values(text=text))
+        db = await _database(tmp_path / "notes.db", write_batch_size=1)
 
         try:
-            writes = [asyncio.create_task(write(text)) for text in ("a", "b", "c", "d")]
+            writes = [asyncio.create_task(_write(db, text)) for text in ("a", "b", "c", "d")]
             await asyncio.sleep(0)  # "a" is in the batch; the rest queue
             writes[1].cancel()
             writes[2].cancel()
