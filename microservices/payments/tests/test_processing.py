@@ -226,18 +226,23 @@ async def test_a_claim_takes_expired_leases_first_then_the_oldest_accepted(db: D
     assert await _status(db, third) is PaymentStatus.ACCEPTED
 
 
+async def _query_plan(db: Database, sql: str, parameters: Any) -> str:
+    """SQLite's plan for ``sql``, its steps joined in one line."""
+    async with db.read() as conn:
+        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        return " ".join(str(row[-1]) for row in plan)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_claim_reads_the_queue_in_index_order_however_long_it_is(db: Database) -> None:
     # An OR of the two claimable states made SQLite sort every accepted payment on each
     # claim: the longer the queue, the slower the worker that should shorten it.
-    async with db.read() as conn:
-        for statement in (storage._ACCEPTED, storage._EXPIRED_LEASES):
-            sql = str(statement.compile(dialect=conn.dialect))
-            # The plan does not depend on the values: any will do for the placeholders.
-            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (None,) * sql.count("?"))
-            details = " ".join(str(row[-1]) for row in plan)
-            assert "USING INDEX ix_payments_status_created" in details
-            assert "TEMP B-TREE" not in details
+    for statement in (storage._ACCEPTED, storage._EXPIRED_LEASES):
+        sql = str(statement.compile(dialect=db.engine.dialect))
+        # The plan does not depend on the values: any will do for the placeholders.
+        details = await _query_plan(db, sql, (None,) * sql.count("?"))
+        assert "USING INDEX ix_payments_status_created" in details
+        assert "TEMP B-TREE" not in details
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -264,8 +269,6 @@ async def test_claiming_a_batch_finds_its_payments_by_id_however_long_the_queue(
         sa.event.remove(sa.Engine, "before_cursor_execute", capture)
     assert len(claimed) == 10
     [(sql, parameters)] = updates
-    async with db.read() as conn:
-        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
-        details = " ".join(str(row[-1]) for row in plan)
+    details = await _query_plan(db, sql, parameters)
     assert "INDEX sqlite_autoindex_payments_1 (id=?)" in details
     assert "ix_payments_status_created" not in details
