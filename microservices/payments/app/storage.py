@@ -230,6 +230,12 @@ async def claim_payments_for_processing(
     return sorted((_payment(row) for row in claimed), key=lambda payment: payment.created_at)
 
 
+_CLAIM_TIME = sa.bindparam("now", type_=UTCDateTime)
+# A worker reads its clock before its claim sees the payments, and a payment accepted in
+# between is newer than that reading: its claim is dated no earlier than its creation.
+_CLAIMED_AT = sa.case(
+    (payments.c.created_at > _CLAIM_TIME, payments.c.created_at), else_=_CLAIM_TIME
+)
 # By primary key only. The rows cannot have changed since the SELECT above: its FOR UPDATE
 # locks them on PostgreSQL, and SQLite's write lock is held for the whole transaction.
 # (Checking their status again here made SQLite read the status index instead: an OR of
@@ -241,10 +247,8 @@ _CLAIM = (
         status=PaymentStatus.PROCESSING.value,
         lease_token=sa.bindparam("new_lease"),
         lease_expires_at=sa.bindparam("lease_until", type_=UTCDateTime),
-        updated_at=sa.bindparam("now", type_=UTCDateTime),
-        processing_started_at=sa.func.coalesce(
-            payments.c.processing_started_at, sa.bindparam("now", type_=UTCDateTime)
-        ),
+        updated_at=_CLAIMED_AT,
+        processing_started_at=sa.func.coalesce(payments.c.processing_started_at, _CLAIMED_AT),
         processing_attempts=payments.c.processing_attempts + 1,
     )
     .returning(*payments.c)

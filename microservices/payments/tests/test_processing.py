@@ -209,6 +209,20 @@ async def test_worker_stopped_mid_batch_hands_its_payments_back_at_once(db: Data
     assert await _status(db, payment_id) is PaymentStatus.SUCCEEDED
 
 
+async def test_a_payment_accepted_after_the_worker_read_its_clock_is_not_started_before_it(
+    db: Database,
+) -> None:
+    # The worker reads its clock, then its claim sees a payment accepted in between.
+    payment_id = await _accept(db)  # created at T0
+    earlier = T0 - timedelta(milliseconds=18)
+    async with db.transaction() as conn:
+        [claimed] = await storage.claim_payments_for_processing(
+            conn, lease_token="w", now=earlier, lease_until=earlier + LEASE, limit=10
+        )
+    assert claimed.id == payment_id
+    assert claimed.processing_started_at == claimed.updated_at == claimed.created_at == T0
+
+
 async def test_a_claim_takes_expired_leases_first_then_the_oldest_accepted(db: Database) -> None:
     stuck, first, second, third = [await _accept(db) for _ in range(4)]
     async with db.transaction() as conn:
