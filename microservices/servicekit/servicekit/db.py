@@ -271,6 +271,22 @@ class _InlineConnection(AsyncConnection):
     ) -> Any:
         return self._proxied.exec_driver_sql(statement, parameters, execution_options)
 
+    def write_through_driver(self, sql: str, parameters: Any, *, many: bool = False) -> int:
+        """Run a write right on the sqlite3 connection; how many rows it changed.
+
+        For ``servicekit.prepared``: its SQL and parameters are the driver's already, and
+        without SQLAlchemy's execution context a small INSERT costs a third less. Failures
+        raise what SQLAlchemy would (``IntegrityError``, ...).
+        """
+        driver: sqlite3.Connection = self._proxied.connection.driver_connection  # type: ignore[assignment]
+        try:
+            cursor = (
+                driver.executemany(sql, parameters) if many else driver.execute(sql, parameters)
+            )
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, parameters, exc, sqlite3.Error) from exc
+        return cursor.rowcount
+
 
 class _OneHopCursor:
     """An aiosqlite-style cursor that costs one trip to the connection's thread per statement.
