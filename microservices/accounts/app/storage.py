@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import UTCDateTime
+from servicekit.prepared import PreparedWrite
 
 metadata = sa.MetaData()
 
@@ -245,7 +246,8 @@ async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> dict[s
     return {row.id: _account(row) for row in rows}
 
 
-_MOVE_FUNDS = (
+# Every transfer runs this (see servicekit.prepared).
+_MOVE_FUNDS = PreparedWrite(
     accounts.update()
     .where(
         accounts.c.id.in_((sa.bindparam("sender_id"), sa.bindparam("receiver_id"))),
@@ -277,11 +279,11 @@ async def move_funds(conn: AsyncConnection, sender_id: str, receiver_id: str, am
     covers ``amount``; the statement checks it again, and FundsMoveIncomplete (which rolls
     the transaction back) is raised unless both rows changed.
     """
-    result = await conn.execute(
-        _MOVE_FUNDS, {"sender_id": sender_id, "receiver_id": receiver_id, "amount": amount}
+    changed = await _MOVE_FUNDS.execute(
+        conn, {"sender_id": sender_id, "receiver_id": receiver_id, "amount": amount}
     )
-    if result.rowcount != 2:
-        raise FundsMoveIncomplete(f"moving funds changed {result.rowcount} accounts, not 2")
+    if changed != 2:
+        raise FundsMoveIncomplete(f"moving funds changed {changed} accounts, not 2")
 
 
 async def debit_if_covered(conn: AsyncConnection, account_id: str, amount: int) -> bool:
@@ -337,7 +339,14 @@ def _transaction(row: Any) -> TransactionRecord:
     )
 
 
-_INSERT_TRANSACTION = transactions.insert()
+# Every transfer runs this (see servicekit.prepared).
+_INSERT_TRANSACTION = PreparedWrite(
+    transactions.insert(),
+    (
+        "id", "sender_account_id", "receiver_account_id", "amount", "kind", "status",
+        "description", "idempotency_key", "request_fingerprint", "created_at",
+    ),
+)  # fmt: skip
 
 
 async def insert_transaction(
@@ -365,8 +374,8 @@ async def insert_transaction(
         request_fingerprint=request_fingerprint,
         created_at=utc_now(),
     )
-    await conn.execute(
-        _INSERT_TRANSACTION,
+    await _INSERT_TRANSACTION.execute(
+        conn,
         {
             "id": record.id,
             "sender_account_id": record.sender_account_id,

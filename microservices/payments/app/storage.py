@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.models import (
@@ -33,6 +33,7 @@ from app.models import (
 )
 from servicekit.db import UTCDateTime
 from servicekit.money import from_minor_units, to_minor_units
+from servicekit.prepared import PreparedWrite
 
 metadata = sa.MetaData()
 
@@ -130,16 +131,27 @@ def _payment(row: Row[Any]) -> Payment:
     )
 
 
-# Built once: SQLAlchemy reuses their cache keys and compiled forms on every request.
-_INSERT_PAYMENT = payments.insert()
-_INSERT_EVENT = outbox_events.insert()
-_INSERT_DELIVERIES = outbox_deliveries.insert()
+_PAYMENT_COLUMNS = (
+    "id", "payer_id", "amount_minor", "currency", "description", "payment_method", "status",
+    "failure_code", "failure_message", "idempotency_key", "request_id", "created_at",
+    "updated_at", "processing_started_at", "completed_at",
+)  # fmt: skip
+# Compiled once per dialect: every accepted payment runs these (see servicekit.prepared).
+_INSERT_PAYMENT = PreparedWrite(payments.insert(), _PAYMENT_COLUMNS)
+_INSERT_EVENT = PreparedWrite(
+    outbox_events.insert(),
+    ("id", "type", "payment_id", "payload", "request_id", "created_at"),
+)
+_INSERT_DELIVERIES = PreparedWrite(
+    outbox_deliveries.insert(),
+    ("event_id", "subscriber", "status", "attempts", "next_attempt_at", "created_at"),
+)
 
 
 async def insert_payment(conn: AsyncConnection, payment: Payment) -> None:
     """Store a new payment."""
-    await conn.execute(
-        _INSERT_PAYMENT,
+    await _INSERT_PAYMENT.execute(
+        conn,
         {
             "id": payment.id,
             "payer_id": payment.payer_id,
@@ -338,16 +350,13 @@ def _idempotency_record(row: Row[Any]) -> IdempotencyRecord:
     )
 
 
-def _insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Any:
-    if dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-# Built once per dialect: SQLAlchemy reuses its cache key and compiled form on every request.
+_KEY_COLUMNS = [column.key for column in idempotency_keys.columns]
+# Every accepted payment runs this (see servicekit.prepared).
 _INSERT_IDEMPOTENCY_KEY = {
-    "postgresql": postgresql.insert(idempotency_keys).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(idempotency_keys).on_conflict_do_nothing(),
+    "postgresql": PreparedWrite(
+        postgresql.insert(idempotency_keys).on_conflict_do_nothing(), _KEY_COLUMNS
+    ),
+    "sqlite": PreparedWrite(sqlite.insert(idempotency_keys).on_conflict_do_nothing(), _KEY_COLUMNS),
 }
 
 
@@ -377,6 +386,10 @@ async def insert_idempotency_key(
         "lock_token": lock_token,
         "locked_at": now,
         "created_at": now,
+        "completed_at": None,
+        "response_status": None,
+        "response_body": None,
+        "response_headers": None,
     }
     if response is not None:
         values.update(
@@ -385,9 +398,8 @@ async def insert_idempotency_key(
             response_body=response.body,
             response_headers=json.dumps(response.headers),
         )
-    statement = _INSERT_IDEMPOTENCY_KEY[conn.dialect.name]
-    result = await conn.execute(statement, values)
-    return bool(result.rowcount == 1)
+    inserted = await _INSERT_IDEMPOTENCY_KEY[conn.dialect.name].execute(conn, values)
+    return inserted == 1
 
 
 async def get_idempotency_key(
@@ -497,8 +509,8 @@ async def delete_idempotency_keys_created_before(conn: AsyncConnection, cutoff: 
 
 async def insert_event(conn: AsyncConnection, event: OutboxEvent, subscribers: list[str]) -> None:
     """Store an event and one pending delivery per subscriber that wants it."""
-    await conn.execute(
-        _INSERT_EVENT,
+    await _INSERT_EVENT.execute(
+        conn,
         {
             "id": event.id,
             "type": event.type.value,
@@ -509,8 +521,8 @@ async def insert_event(conn: AsyncConnection, event: OutboxEvent, subscribers: l
         },
     )
     if subscribers:
-        await conn.execute(
-            _INSERT_DELIVERIES,
+        await _INSERT_DELIVERIES.execute_many(
+            conn,
             [
                 {
                     "event_id": event.id,
