@@ -28,17 +28,28 @@ from servicekit.db import _InlineConnection
 
 
 @dataclass(frozen=True, slots=True)
+class _Parameter:
+    """One positional parameter: the caller's value ``name``, or a value fixed in the
+    statement (``name`` None), already processed."""
+
+    name: str | None
+    process: Callable[[Any], Any] | None
+    fixed: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class _CompiledForm:
     sql: str
-    names: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    parameters: tuple[_Parameter, ...]
 
     def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(
-            value if process is None else process(value)
-            for value, process in zip(
-                (values[name] for name in self.names), self.processors, strict=True
-            )
+            parameter.fixed
+            if parameter.name is None
+            else values[parameter.name]
+            if parameter.process is None
+            else parameter.process(values[parameter.name])
+            for parameter in self.parameters
         )
 
 
@@ -46,7 +57,8 @@ class PreparedWrite:
     """An INSERT, UPDATE or DELETE without RETURNING, with values given by bind name.
 
     ``columns`` names the columns an INSERT gives values for (every other column takes its
-    default); an UPDATE or DELETE names its values with ``sa.bindparam``.
+    default); an UPDATE or DELETE names the values of each call with ``sa.bindparam``, and
+    values written in the statement itself are sent as they are.
     """
 
     def __init__(
@@ -70,17 +82,18 @@ class PreparedWrite:
             raise TypeError(f"{dialect.name}+{dialect.driver}: a positional paramstyle is needed")
         if compiled.effective_returning:
             raise TypeError("PreparedWrite takes no RETURNING: its rows would be unprocessed")
-        names = tuple(compiled.positiontup)
-        binds = [compiled.binds[name] for name in names]
-        if any(bind.expanding for bind in binds):
-            raise TypeError("PreparedWrite takes no expanding IN: its SQL depends on the values")
-        return _CompiledForm(
-            sql=compiled.string,
-            names=names,
-            processors=tuple(
-                bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds
-            ),
-        )
+        parameters = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            if bind.expanding or bind.callable is not None:
+                raise TypeError(f"PreparedWrite takes no expanding IN or callable value ({name})")
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                parameters.append(_Parameter(name, process))
+            else:  # a value written in the statement, such as .values(status="delivered")
+                value = bind.value if process is None else process(bind.value)
+                parameters.append(_Parameter(None, None, value))
+        return _CompiledForm(sql=compiled.string, parameters=tuple(parameters))
 
     async def execute(self, conn: AsyncConnection, values: Mapping[str, Any]) -> int:
         """Run the statement once in ``conn``'s transaction; how many rows it changed."""

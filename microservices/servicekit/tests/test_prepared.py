@@ -36,6 +36,13 @@ _ADD = PreparedWrite(
     .values(amount=entries.c.amount + sa.bindparam("delta", type_=sa.BigInteger))
 )
 
+# Values written in the statement (the note, the None, the amount compared) go as they are.
+_SETTLE = PreparedWrite(
+    entries.update()
+    .where(entries.c.id == sa.bindparam("entry_id"), entries.c.amount > 1000)
+    .values(note="settled", tags=None, settled_at=sa.bindparam("at", type_=UTCDateTime))
+)
+
 
 def _entry(entry_id: str, **changes: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
@@ -105,6 +112,23 @@ def test_an_update_with_bind_parameters_says_how_many_rows_it_changed(database_u
             assert await _ADD.execute(conn, {"entry_id": "a", "delta": 50}) == 1
             assert await _ADD.execute(conn, {"entry_id": "nobody", "delta": 50}) == 0
         assert [row[1] for row in await _stored(db)] == [1300, 1250]
+
+    _run(database_url, scenario)
+
+
+def test_values_written_in_the_statement_are_sent_with_the_callers(database_url: str) -> None:
+    async def scenario(db: Database) -> None:
+        at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+        async with db.transaction() as conn:
+            await _INSERT.execute_many(conn, [_entry("a", tags=["x"]), _entry("b", amount=5)])
+            assert await _SETTLE.execute(conn, {"entry_id": "a", "at": at}) == 1
+            assert await _SETTLE.execute(conn, {"entry_id": "b", "at": at}) == 0
+        async with db.read() as conn:
+            rows = (await conn.execute(sa.select(entries).order_by(entries.c.id))).all()
+        assert [(row.note, row.tags, row.settled_at) for row in rows] == [
+            ("settled", None, at),
+            (_entry("b")["note"], None, None),
+        ]
 
     _run(database_url, scenario)
 
