@@ -619,21 +619,39 @@ async def claim_deliveries(
     ]
 
 
+# One per delivery, while the relay keeps up with a burst (see servicekit.prepared).
+_MARK_DELIVERED = PreparedWrite(
+    outbox_deliveries.update()
+    .where(
+        outbox_deliveries.c.event_id == sa.bindparam("delivery_event_id"),
+        outbox_deliveries.c.subscriber == sa.bindparam("delivery_subscriber"),
+        outbox_deliveries.c.claim_token == sa.bindparam("delivery_claim_token"),
+        outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
+    )
+    .values(
+        status=DeliveryStatus.DELIVERED.value,
+        attempts=outbox_deliveries.c.attempts + 1,
+        last_status_code=sa.bindparam("status_code", type_=sa.Integer),
+        last_error=None,
+        delivered_at=sa.bindparam("delivered_at", type_=UTCDateTime),
+        claim_token=None,
+    )
+)
+
+
 async def mark_delivered(
     conn: AsyncConnection, delivery: ClaimedDelivery, *, status_code: int, now: datetime
 ) -> None:
     """The subscriber accepted the event."""
-    await conn.execute(
-        outbox_deliveries.update()
-        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
-        .values(
-            status=DeliveryStatus.DELIVERED.value,
-            attempts=outbox_deliveries.c.attempts + 1,
-            last_status_code=status_code,
-            last_error=None,
-            delivered_at=now,
-            claim_token=None,
-        )
+    await _MARK_DELIVERED.execute(
+        conn,
+        {
+            "delivery_event_id": delivery.event.id,
+            "delivery_subscriber": delivery.subscriber,
+            "delivery_claim_token": delivery.claim_token,
+            "status_code": status_code,
+            "delivered_at": now,
+        },
     )
 
 
