@@ -219,3 +219,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     access.handlers.clear()
     access.propagate = False
     access.disabled = True
+    # httpx logs every request it sends at INFO, on top of its caller's own line about what
+    # the request was for (the payments relay's "event delivered"): shown at DEBUG only.
+    logging.getLogger("httpx").setLevel(
+        logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+    )

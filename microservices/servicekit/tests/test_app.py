@@ -218,6 +218,20 @@ def test_uvicorn_builds_no_access_message_of_its_own() -> None:
     assert result.stdout.split() == ["False", "True"]
 
 
+@pytest.mark.parametrize(("level", "shown"), [("INFO", []), ("DEBUG", ["HTTP Request"])])
+def test_httpxs_line_per_request_is_shown_at_debug_only(level: str, shown: list[str]) -> None:
+    script = (
+        "import logging; from servicekit.logging import configure_logging;"
+        f"configure_logging('sample', {level!r});"
+        "logging.getLogger('httpx').info('HTTP Request'); logging.getLogger('app').info('ours')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    messages = [json.loads(line)["message"] for line in result.stdout.splitlines()]
+    assert messages == [*shown, "ours"]
+
+
 def test_a_filter_on_the_access_logger_still_decides(client: TestClient) -> None:
     stream = io.StringIO()
     with logging_as_configured(stream) as access:
