@@ -296,13 +296,17 @@ async def debit_if_covered(conn: AsyncConnection, account_id: str, amount: int) 
     return result.rowcount == 1
 
 
+# Every payment credit runs this (see servicekit.prepared).
+_CREDIT = PreparedWrite(
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("account_id"))
+    .values(balance=accounts.c.balance + sa.bindparam("amount", type_=sa.BigInteger))
+)
+
+
 async def credit(conn: AsyncConnection, account_id: str, amount: int) -> None:
     """Add ``amount`` to the account."""
-    await conn.execute(
-        accounts.update()
-        .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + amount)
-    )
+    await _CREDIT.execute(conn, {"account_id": account_id, "amount": amount})
 
 
 # -- transactions ----------------------------------------------------------------------------
@@ -448,12 +452,15 @@ async def applied_event_transaction(conn: AsyncConnection, event_id: str) -> str
     return value
 
 
+_RECORD_APPLIED_EVENT = PreparedWrite(
+    applied_events.insert(), ("event_id", "transaction_id", "applied_at")
+)
+
+
 async def record_applied_event(conn: AsyncConnection, event_id: str, transaction_id: str) -> None:
     """Remember that an event was applied (IntegrityError if it already was)."""
-    await conn.execute(
-        applied_events.insert().values(
-            event_id=event_id, transaction_id=transaction_id, applied_at=utc_now()
-        )
+    await _RECORD_APPLIED_EVENT.execute(
+        conn, {"event_id": event_id, "transaction_id": transaction_id, "applied_at": utc_now()}
     )
 
 

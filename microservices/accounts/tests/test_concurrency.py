@@ -20,7 +20,16 @@ import httpx
 import pytest
 
 from servicekit.testing import running_service
-from tests.support import ADMIN_PASSWORD, ADMIN_PHONE, EVENTS_SECRET, User, fund, sign_up
+from tests.support import (
+    ADMIN_PASSWORD,
+    ADMIN_PHONE,
+    EVENTS_SECRET,
+    User,
+    deliver,
+    fund,
+    payment_event,
+    sign_up,
+)
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 TRANSFERS = 300
@@ -149,3 +158,20 @@ def test_simultaneous_retries_with_one_idempotency_key_move_money_once(server: s
         assert {response.status_code for response in responses} == {200}
         assert len({response.json()["transaction_id"] for response in responses}) == 1
         assert _balances(client, [alice, bob]) == [Decimal("93.00"), Decimal("7.00")]
+
+
+def test_one_event_delivered_many_times_at_once_credits_once(server: str) -> None:
+    # The relay redelivers an event whose claim expired, perhaps while the first delivery is
+    # still running; on PostgreSQL two deliveries can both pass the applied-event check, and
+    # the later insert of the event id conflicts and rolls its credit back.
+    with _client(server) as client:
+        alice = sign_up(client)
+        event = payment_event(alice.user_id, "12.34")
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            responses = list(pool.map(lambda _: deliver(client, event), range(48)))
+        assert sorted(response.json()["status"] for response in responses) == [
+            "applied",
+            *["duplicate"] * 47,
+        ]
+        assert _balances(client, [alice]) == [Decimal("12.34")]
+        assert _history_length(client, alice) == 1
