@@ -558,13 +558,23 @@ async def events_of_payment(conn: AsyncConnection, payment_id: str) -> list[Outb
     return [_event(row) for row in await conn.execute(query)]
 
 
-def _delivery_is(event_id: str, subscriber: str, claim_token: str) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        outbox_deliveries.c.event_id == event_id,
-        outbox_deliveries.c.subscriber == subscriber,
-        outbox_deliveries.c.claim_token == claim_token,
-        outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
-    )
+# The delivery a relay claimed, still pending: what every outcome of an attempt updates.
+_CLAIMED_DELIVERY = sa.and_(
+    outbox_deliveries.c.event_id == sa.bindparam("delivery_event_id"),
+    outbox_deliveries.c.subscriber == sa.bindparam("delivery_subscriber"),
+    outbox_deliveries.c.claim_token == sa.bindparam("delivery_claim_token"),
+    outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
+)
+
+
+def _claimed(delivery: ClaimedDelivery, **values: Any) -> dict[str, Any]:
+    """``values`` for a statement on ``_CLAIMED_DELIVERY``, with the delivery's keys."""
+    return {
+        "delivery_event_id": delivery.event.id,
+        "delivery_subscriber": delivery.subscriber,
+        "delivery_claim_token": delivery.claim_token,
+        **values,
+    }
 
 
 async def claim_deliveries(
@@ -619,15 +629,11 @@ async def claim_deliveries(
     ]
 
 
-# One per delivery, while the relay keeps up with a burst (see servicekit.prepared).
+# Built once (see servicekit.prepared); marking one delivered runs per delivery, while the
+# relay keeps up with a burst on the same core as the creates.
 _MARK_DELIVERED = PreparedWrite(
     outbox_deliveries.update()
-    .where(
-        outbox_deliveries.c.event_id == sa.bindparam("delivery_event_id"),
-        outbox_deliveries.c.subscriber == sa.bindparam("delivery_subscriber"),
-        outbox_deliveries.c.claim_token == sa.bindparam("delivery_claim_token"),
-        outbox_deliveries.c.status == DeliveryStatus.PENDING.value,
-    )
+    .where(_CLAIMED_DELIVERY)
     .values(
         status=DeliveryStatus.DELIVERED.value,
         attempts=outbox_deliveries.c.attempts + 1,
@@ -637,6 +643,33 @@ _MARK_DELIVERED = PreparedWrite(
         claim_token=None,
     )
 )
+_SCHEDULE_RETRY = PreparedWrite(
+    outbox_deliveries.update()
+    .where(_CLAIMED_DELIVERY)
+    .values(
+        attempts=outbox_deliveries.c.attempts + 1,
+        next_attempt_at=sa.bindparam("retry_at", type_=UTCDateTime),
+        last_status_code=sa.bindparam("status_code", type_=sa.Integer),
+        last_error=sa.bindparam("error", type_=sa.Text),
+        claim_token=None,
+    )
+)
+_MARK_DEAD = PreparedWrite(
+    outbox_deliveries.update()
+    .where(_CLAIMED_DELIVERY)
+    .values(
+        status=DeliveryStatus.DEAD.value,
+        attempts=outbox_deliveries.c.attempts + 1,
+        last_status_code=sa.bindparam("status_code", type_=sa.Integer),
+        last_error=sa.bindparam("error", type_=sa.Text),
+        claim_token=None,
+    )
+)
+_RELEASE_DELIVERY = PreparedWrite(
+    outbox_deliveries.update()
+    .where(_CLAIMED_DELIVERY)
+    .values(next_attempt_at=sa.bindparam("retry_at", type_=UTCDateTime), claim_token=None)
+)
 
 
 async def mark_delivered(
@@ -644,14 +677,7 @@ async def mark_delivered(
 ) -> None:
     """The subscriber accepted the event."""
     await _MARK_DELIVERED.execute(
-        conn,
-        {
-            "delivery_event_id": delivery.event.id,
-            "delivery_subscriber": delivery.subscriber,
-            "delivery_claim_token": delivery.claim_token,
-            "status_code": status_code,
-            "delivered_at": now,
-        },
+        conn, _claimed(delivery, status_code=status_code, delivered_at=now)
     )
 
 
@@ -664,16 +690,9 @@ async def schedule_retry(
     error: str,
 ) -> None:
     """The attempt failed in a way worth retrying; try again at ``next_attempt_at``."""
-    await conn.execute(
-        outbox_deliveries.update()
-        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
-        .values(
-            attempts=outbox_deliveries.c.attempts + 1,
-            next_attempt_at=next_attempt_at,
-            last_status_code=status_code,
-            last_error=error[:500],
-            claim_token=None,
-        )
+    await _SCHEDULE_RETRY.execute(
+        conn,
+        _claimed(delivery, retry_at=next_attempt_at, status_code=status_code, error=error[:500]),
     )
 
 
@@ -681,28 +700,14 @@ async def mark_dead(
     conn: AsyncConnection, delivery: ClaimedDelivery, *, status_code: int | None, error: str
 ) -> None:
     """Give up on this delivery: the subscriber refused it for good, or attempts ran out."""
-    await conn.execute(
-        outbox_deliveries.update()
-        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
-        .values(
-            status=DeliveryStatus.DEAD.value,
-            attempts=outbox_deliveries.c.attempts + 1,
-            last_status_code=status_code,
-            last_error=error[:500],
-            claim_token=None,
-        )
-    )
+    await _MARK_DEAD.execute(conn, _claimed(delivery, status_code=status_code, error=error[:500]))
 
 
 async def release_delivery(
     conn: AsyncConnection, delivery: ClaimedDelivery, *, next_attempt_at: datetime
 ) -> None:
     """Hand back a claimed delivery that was not attempted (its subscriber's circuit opened)."""
-    await conn.execute(
-        outbox_deliveries.update()
-        .where(_delivery_is(delivery.event.id, delivery.subscriber, delivery.claim_token))
-        .values(next_attempt_at=next_attempt_at, claim_token=None)
-    )
+    await _RELEASE_DELIVERY.execute(conn, _claimed(delivery, retry_at=next_attempt_at))
 
 
 async def delivery_statuses(conn: AsyncConnection, event_id: str) -> dict[str, DeliveryStatus]:
