@@ -89,9 +89,29 @@ async def record_event(
     event = build_event(
         event_type, payment, now=now, request_id=payment.request_id, payment_json=payment_json
     )
-    wanted_by = [subscriber.name for subscriber in subscribers if subscriber.wants(event.type)]
-    await storage.insert_event(conn, event, wanted_by)
+    await storage.insert_events(conn, [(event, _wanted_by(subscribers, event))])
     return event
+
+
+async def record_final_events(
+    conn: AsyncConnection, finished: list[Payment], *, subscribers: list[Subscriber], now: datetime
+) -> None:
+    """Write the succeeded or failed event of each finished payment, in the caller's
+    transaction."""
+    events = [
+        build_event(
+            EventType.SUCCEEDED if payment.status is PaymentStatus.SUCCEEDED else EventType.FAILED,
+            payment,
+            now=now,
+            request_id=payment.request_id,
+        )
+        for payment in finished
+    ]
+    await storage.insert_events(conn, [(event, _wanted_by(subscribers, event)) for event in events])
+
+
+def _wanted_by(subscribers: list[Subscriber], event: OutboxEvent) -> list[str]:
+    return [subscriber.name for subscriber in subscribers if subscriber.wants(event.type)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,12 +311,12 @@ class PaymentWorker:
         # leases run out and the batch is processed again (the charges are idempotent).
         async with self.db.transaction() as conn:
             finished = [
-                await self._finish(conn, payment, decision, lease_token, now)
+                done
                 for payment, decision in charged
+                if (done := await self._finish(conn, payment, decision, lease_token, now))
             ]
+            await record_final_events(conn, finished, subscribers=self.subscribers, now=now)
         for done in finished:
-            if done is None:
-                continue
             metrics.PAYMENTS.labels(done.status.value).inc()
             metrics.PROCESSING_SECONDS.labels(done.status.value).observe(
                 (now - done.created_at).total_seconds()
@@ -314,10 +334,10 @@ class PaymentWorker:
         lease_token: str,
         now: datetime,
     ) -> Payment | None:
-        """Record the final state and its event, if this worker still holds the lease."""
+        """Record the final state, if this worker still holds the lease."""
         finished = await storage.finish_payment(
             conn,
-            payment.id,
+            payment,
             lease_token=lease_token,
             status=decision.status,
             failure_code=decision.failure_code,
@@ -329,9 +349,4 @@ class PaymentWorker:
                 "payment lease lost; another worker finishes it",
                 extra={"payment_id": payment.id},
             )
-            return None
-        event_type = (
-            EventType.SUCCEEDED if finished.status is PaymentStatus.SUCCEEDED else EventType.FAILED
-        )
-        await record_event(conn, event_type, finished, subscribers=self.subscribers, now=now)
         return finished

@@ -12,7 +12,9 @@ worker that lost its claim changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -267,33 +269,8 @@ _CLAIM = (
 )
 
 
-async def finish_payment(
-    conn: AsyncConnection,
-    payment_id: str,
-    *,
-    lease_token: str,
-    status: PaymentStatus,
-    failure_code: str | None,
-    failure_message: str | None,
-    now: datetime,
-) -> Payment | None:
-    """Record the final state, if this worker still holds the payment; None if it does not."""
-    result = await conn.execute(
-        _FINISH,
-        {
-            "payment_id": payment_id,
-            "held_lease": lease_token,
-            "final_status": status.value,
-            "final_failure_code": failure_code,
-            "final_failure_message": failure_message,
-            "now": now,
-        },
-    )
-    row = result.first()
-    return _payment(row) if row else None
-
-
-_FINISH = (
+# Built once (see servicekit.prepared): the worker finishes every payment with it.
+_FINISH = PreparedWrite(
     payments.update()
     .where(
         payments.c.id == sa.bindparam("payment_id"),
@@ -301,16 +278,53 @@ _FINISH = (
         payments.c.lease_token == sa.bindparam("held_lease"),
     )
     .values(
-        status=sa.bindparam("final_status"),
-        failure_code=sa.bindparam("final_failure_code"),
-        failure_message=sa.bindparam("final_failure_message"),
+        status=sa.bindparam("final_status", type_=sa.String),
+        failure_code=sa.bindparam("final_failure_code", type_=sa.String),
+        failure_message=sa.bindparam("final_failure_message", type_=sa.Text),
         updated_at=sa.bindparam("now", type_=UTCDateTime),
         completed_at=sa.bindparam("now", type_=UTCDateTime),
         lease_token=None,
         lease_expires_at=None,
     )
-    .returning(*payments.c)
 )
+
+
+async def finish_payment(
+    conn: AsyncConnection,
+    payment: Payment,
+    *,
+    lease_token: str,
+    status: PaymentStatus,
+    failure_code: str | None,
+    failure_message: str | None,
+    now: datetime,
+) -> Payment | None:
+    """Record the final state of ``payment`` (as claimed), if this worker still holds it.
+
+    The finished payment, or None if the lease was lost. Nothing else changes a payment
+    while its lease is held, so the claimed one with its final fields is what is stored.
+    """
+    finished = await _FINISH.execute(
+        conn,
+        {
+            "payment_id": payment.id,
+            "held_lease": lease_token,
+            "final_status": status.value,
+            "final_failure_code": failure_code,
+            "final_failure_message": failure_message,
+            "now": now,
+        },
+    )
+    if not finished:
+        return None
+    return dataclasses.replace(
+        payment,
+        status=status,
+        failure_code=failure_code,
+        failure_message=failure_message,
+        updated_at=now,
+        completed_at=now,
+    )
 
 
 async def expire_leases(conn: AsyncConnection, lease_tokens: list[str], now: datetime) -> int:
@@ -507,34 +521,40 @@ async def delete_idempotency_keys_created_before(conn: AsyncConnection, cutoff: 
 # -- outbox -----------------------------------------------------------------------------------
 
 
-async def insert_event(conn: AsyncConnection, event: OutboxEvent, subscribers: list[str]) -> None:
-    """Store an event and one pending delivery per subscriber that wants it."""
-    await _INSERT_EVENT.execute(
+async def insert_events(
+    conn: AsyncConnection, events: Sequence[tuple[OutboxEvent, Sequence[str]]]
+) -> None:
+    """Store events, each with one pending delivery per subscriber that wants it."""
+    if not events:
+        return
+    await _INSERT_EVENT.execute_many(
         conn,
-        {
-            "id": event.id,
-            "type": event.type.value,
-            "payment_id": event.payment_id,
-            "payload": event.payload,
-            "request_id": event.request_id,
-            "created_at": event.created_at,
-        },
+        [
+            {
+                "id": event.id,
+                "type": event.type.value,
+                "payment_id": event.payment_id,
+                "payload": event.payload,
+                "request_id": event.request_id,
+                "created_at": event.created_at,
+            }
+            for event, _ in events
+        ],
     )
-    if subscribers:
-        await _INSERT_DELIVERIES.execute_many(
-            conn,
-            [
-                {
-                    "event_id": event.id,
-                    "subscriber": name,
-                    "status": DeliveryStatus.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": event.created_at,
-                    "created_at": event.created_at,
-                }
-                for name in subscribers
-            ],
-        )
+    deliveries = [
+        {
+            "event_id": event.id,
+            "subscriber": name,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": event.created_at,
+            "created_at": event.created_at,
+        }
+        for event, subscribers in events
+        for name in subscribers
+    ]
+    if deliveries:
+        await _INSERT_DELIVERIES.execute_many(conn, deliveries)
 
 
 def _event(row: Row[Any]) -> OutboxEvent:
@@ -615,6 +635,9 @@ async def claim_deliveries(
         sa.select(outbox_events, outbox_deliveries.c.attempts)
         .join(outbox_deliveries, outbox_deliveries.c.event_id == outbox_events.c.id)
         .where(
+            # By primary key: the claim token alone is no index, so SQLite read every
+            # pending delivery (or the whole table) on each claim.
+            outbox_deliveries.c.event_id.in_(event_ids),
             outbox_deliveries.c.subscriber == subscriber,
             outbox_deliveries.c.claim_token == claim_token,
             outbox_deliveries.c.status == DeliveryStatus.PENDING.value,

@@ -1,14 +1,17 @@
-"""Test helpers: a fake event subscriber and a bounded wait."""
+"""Test helpers: a fake event subscriber, a bounded wait and SQLite's query plans."""
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from servicekit.db import Database
 from servicekit.signing import SIGNATURE_HEADER, InvalidSignature, verify_signature
 
 EVENTS_SECRET = "test-events-secret"
@@ -54,3 +57,27 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 10.0, what: str =
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
         time.sleep(0.02)
+
+
+async def query_plan(db: Database, sql: str, parameters: Any) -> str:
+    """SQLite's plan for ``sql``, its steps joined in one line."""
+    async with db.read() as conn:
+        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        return " ".join(str(row[-1]) for row in plan)
+
+
+@contextlib.contextmanager
+def statements_starting(prefix: str) -> Iterator[list[tuple[str, Any]]]:
+    """Collect the (SQL, parameters) of every statement starting with ``prefix`` run
+    meanwhile, as sent to the driver."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
+        if sql.startswith(prefix):
+            seen.append((sql, parameters))
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", capture)

@@ -7,17 +7,17 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from app import storage
 from app.models import EventType, NewPayment, PaymentStatus
 from app.payments import PaymentWorker, accept_payment
 from app.processor import SandboxProcessor
+from app.schemas import PaymentOut
 from app.settings import Subscriber
 from servicekit.db import Database
+from tests.support import query_plan, statements_starting
 
 pytestmark = pytest.mark.anyio
 
@@ -114,6 +114,19 @@ async def test_the_accepted_event_shows_the_payment_as_the_answer_did(db: Databa
     assert answer["description"] == 'caf\u00e9 "quoted"\n\u2028'
 
 
+@pytest.mark.parametrize("method", ["pm_card_visa", "pm_card_chargeDeclined"])
+async def test_the_final_event_shows_the_payment_as_it_is_stored(db: Database, method: str) -> None:
+    payment_id = await _accept(db, method=method)
+    await _worker(db, FakeClock(T0 + timedelta(seconds=1))).process_due_payments()
+    async with db.read() as conn:
+        stored = await storage.get_payment(conn, payment_id)
+        [_, final] = await storage.events_of_payment(conn, payment_id)
+    assert stored is not None
+    assert json.loads(final.payload)["data"] == json.loads(
+        PaymentOut.from_payment(stored).model_dump_json()
+    )
+
+
 async def test_declined_payment_fails_with_its_code(db: Database) -> None:
     payment_id = await _accept(db, method="pm_card_chargeDeclined")
     await _worker(db, FakeClock(T0 + timedelta(seconds=1))).process_due_payments()
@@ -144,7 +157,7 @@ async def test_payment_left_processing_by_a_crash_is_finished_once_after_the_lea
     # The dead worker coming back to life cannot finish it a second time.
     async with db.transaction() as conn:
         late = await storage.finish_payment(
-            conn, payment_id, lease_token="dead-worker", status=PaymentStatus.FAILED,
+            conn, claimed, lease_token="dead-worker", status=PaymentStatus.FAILED,
             failure_code="x", failure_message="x", now=clock.now,
         )  # fmt: skip
     assert late is None
@@ -171,7 +184,7 @@ async def test_worker_whose_lease_was_taken_over_cannot_finish_the_payment(db: D
     payment_id = await _accept(db)
     later = T0 + LEASE + timedelta(seconds=1)
     async with db.transaction() as conn:
-        await storage.claim_payments_for_processing(
+        [slow_claim] = await storage.claim_payments_for_processing(
             conn, lease_token="slow", now=T0, lease_until=T0 + LEASE, limit=10
         )
         # The slow worker's lease ran out; another worker has the payment now.
@@ -181,7 +194,7 @@ async def test_worker_whose_lease_was_taken_over_cannot_finish_the_payment(db: D
     assert taken_over.id == payment_id
     async with db.transaction() as conn:
         late = await storage.finish_payment(
-            conn, payment_id, lease_token="slow", status=PaymentStatus.FAILED,
+            conn, slow_claim, lease_token="slow", status=PaymentStatus.FAILED,
             failure_code="x", failure_message="x", now=later,
         )  # fmt: skip
     assert late is None
@@ -240,13 +253,6 @@ async def test_a_claim_takes_expired_leases_first_then_the_oldest_accepted(db: D
     assert await _status(db, third) is PaymentStatus.ACCEPTED
 
 
-async def _query_plan(db: Database, sql: str, parameters: Any) -> str:
-    """SQLite's plan for ``sql``, its steps joined in one line."""
-    async with db.read() as conn:
-        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
-        return " ".join(str(row[-1]) for row in plan)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_claim_reads_the_queue_in_index_order_however_long_it_is(db: Database) -> None:
     # An OR of the two claimable states made SQLite sort every accepted payment on each
@@ -254,7 +260,7 @@ async def test_a_claim_reads_the_queue_in_index_order_however_long_it_is(db: Dat
     for statement in (storage._ACCEPTED, storage._EXPIRED_LEASES):
         sql = str(statement.compile(dialect=db.engine.dialect))
         # The plan does not depend on the values: any will do for the placeholders.
-        details = await _query_plan(db, sql, (None,) * sql.count("?"))
+        details = await query_plan(db, sql, (None,) * sql.count("?"))
         assert "USING INDEX ix_payments_status_created" in details
         assert "TEMP B-TREE" not in details
 
@@ -267,22 +273,13 @@ async def test_claiming_a_batch_finds_its_payments_by_id_however_long_the_queue(
     # status index for a batch of ten (5.7 ms with 11,000 queued, on each claim).
     for _ in range(10):
         await _accept(db)
-    updates: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_args: Any) -> None:
-        if sql.startswith("UPDATE payments"):
-            updates.append((sql, parameters))
-
-    sa.event.listen(sa.Engine, "before_cursor_execute", capture)
-    try:
+    with statements_starting("UPDATE payments") as updates:
         async with db.transaction() as conn:
             claimed = await storage.claim_payments_for_processing(
                 conn, lease_token="w", now=T0, lease_until=T0 + LEASE, limit=10
             )
-    finally:
-        sa.event.remove(sa.Engine, "before_cursor_execute", capture)
     assert len(claimed) == 10
     [(sql, parameters)] = updates
-    details = await _query_plan(db, sql, parameters)
+    details = await query_plan(db, sql, parameters)
     assert "INDEX sqlite_autoindex_payments_1 (id=?)" in details
     assert "ix_payments_status_created" not in details

@@ -19,7 +19,7 @@ from app.relay import CircuitBreaker, DeliveryOutcome, EventRelay, classify_resp
 from app.settings import Subscriber
 from servicekit.db import Database
 from servicekit.signing import SIGNATURE_HEADER, verify_signature
-from tests.support import FakeSubscriber
+from tests.support import FakeSubscriber, query_plan, statements_starting
 
 SECRET = "per-subscriber-secret"
 ACCOUNTS = Subscriber(name="accounts", url="http://accounts.test/internal/events", secret=SECRET)
@@ -312,6 +312,27 @@ async def test_relay_that_dies_mid_delivery_is_covered_by_the_next_one(
         clocks.advance(7)
         assert await relay.deliver_due_events() == 1
     assert await _delivery_status(db, event_id) is DeliveryStatus.DELIVERED
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_claim_reads_its_deliveries_by_key_however_long_the_backlog(
+    db: Database, subscriber: FakeSubscriber, clocks: Clocks
+) -> None:
+    # Found by its claim token alone, a claimed batch made SQLite read every pending delivery
+    # (or, once the table had statistics, every delivery ever made) on each claim.
+    for _ in range(3):
+        await _write_event(db)
+    with statements_starting("SELECT outbox_events") as selects:
+        async with db.transaction() as conn:
+            claimed = await storage.claim_deliveries(
+                conn, "accounts", claim_token="c", now=T0, lease_until=T0 + timedelta(1), limit=2
+            )
+    assert len(claimed) == 2
+    [(sql, parameters)] = selects
+    details = await query_plan(db, sql, parameters)
+    assert "INDEX sqlite_autoindex_outbox_deliveries_1 (event_id=? AND subscriber=?)" in details
+    assert "SCAN outbox_deliveries" not in details
+    assert "ix_outbox_deliveries_due" not in details
 
 
 async def test_subscribers_get_only_the_event_types_they_want(db: Database) -> None:
