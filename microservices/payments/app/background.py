@@ -113,11 +113,11 @@ async def run_background_work(
         key_ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
         outbox_retention=timedelta(seconds=settings.outbox_retention_seconds),
     )
-    async with httpx.AsyncClient(transport=transport, follow_redirects=False) as client:
+    async with transport or httpx.AsyncHTTPTransport() as deliveries:
         relay = EventRelay(
             db,
             subscribers,
-            client=client,
+            transport=deliveries,
             batch_size=settings.relay_batch_size,
             concurrency=settings.relay_concurrency,
             timeout_seconds=settings.delivery_timeout_seconds,

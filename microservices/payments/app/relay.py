@@ -123,7 +123,7 @@ class EventRelay:
         db: Database,
         subscribers: list[Subscriber],
         *,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         batch_size: int,
         concurrency: int,
         timeout_seconds: float,
@@ -138,10 +138,13 @@ class EventRelay:
     ) -> None:
         self.db = db
         self.subscribers = subscribers
-        self.client = client
+        self.transport = transport
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.timeout_seconds = timeout_seconds
+        self._timeouts = httpx.Timeout(timeout_seconds).as_dict()
+        # Parsed once: each delivery would parse its subscriber's URL again.
+        self._urls = {subscriber.name: httpx.URL(subscriber.url) for subscriber in subscribers}
         # A claim outlives the longest attempt, so that only a dead relay's claims expire.
         self.claim_lease = timedelta(seconds=timeout_seconds + 5)
         self.retry_base_seconds = retry_base_seconds
@@ -285,12 +288,23 @@ class EventRelay:
         }
         if delivery.event.request_id:
             headers["X-Request-ID"] = delivery.event.request_id
+        # Straight to the transport: a delivery is a bare POST, so an httpx client would only
+        # add work to each one (cookies kept from the answers, default headers, redirects).
+        request = httpx.Request(
+            "POST",
+            self._urls[subscriber.name],
+            content=body,
+            headers=headers,
+            extensions={"timeout": self._timeouts},
+        )
         try:
             # httpx's timeout is per phase (connect, write, read); this caps the whole call.
             async with asyncio.timeout(self.timeout_seconds):
-                response = await self.client.post(
-                    subscriber.url, content=body, headers=headers, timeout=self.timeout_seconds
-                )
+                response = await self.transport.handle_async_request(request)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
         except (httpx.HTTPError, TimeoutError) as exc:
             return None, f"{type(exc).__name__}: {exc}"
         error = "" if response.is_success else f"HTTP {response.status_code}: {response.text}"

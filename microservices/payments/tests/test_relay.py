@@ -113,7 +113,7 @@ def _relay(
     db: Database,
     subscriber: FakeSubscriber,
     clocks: Clocks,
-    client: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     *,
     max_attempts: int = 10,
     subscribers: list[Subscriber] | None = None,
@@ -121,7 +121,7 @@ def _relay(
     return EventRelay(
         db,
         subscribers or [ACCOUNTS],
-        client=client,
+        transport=transport,
         batch_size=10,
         concurrency=4,
         timeout_seconds=1,
@@ -170,8 +170,8 @@ async def test_event_is_delivered_signed_with_the_request_id(
     clocks: Clocks,
 ) -> None:
     event_id = await _write_event(db)
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         assert await relay.deliver_due_events() == 1
         assert await relay.deliver_due_events() == 0
     [request] = subscriber.received
@@ -197,8 +197,8 @@ async def test_deliveries_to_a_subscriber_that_answers_go_several_at_a_time(
         return subscriber.handle(request)
 
     most_in_flight = 0
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with httpx.MockTransport(handle) as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         delivering = asyncio.create_task(relay.deliver_due_events())
         while not delivering.done():
             most_in_flight = max(most_in_flight, len(in_flight))
@@ -221,8 +221,8 @@ async def test_retryable_failure_is_retried_after_a_backoff(
     else:
         assert isinstance(failure, int)
         subscriber.status_codes = [failure]
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         await relay.deliver_due_events()
         assert await _delivery_status(db, event_id) is DeliveryStatus.PENDING
         subscriber.refuse_connections = False
@@ -243,8 +243,8 @@ async def test_refused_event_is_marked_dead_and_not_retried(
     event_id = await _write_event(db)
     subscriber.status_codes = [status_code]
     dead_before = metrics.EVENT_DELIVERIES.labels("accounts", "dead")._value.get()
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         await relay.deliver_due_events()
         clocks.advance(3600)
         assert await relay.deliver_due_events() == 0
@@ -260,8 +260,8 @@ async def test_delivery_gives_up_after_the_maximum_attempts(
 ) -> None:
     event_id = await _write_event(db)
     subscriber.status_codes = [500, 500, 500]
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client, max_attempts=2)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport, max_attempts=2)
         for _ in range(4):
             await relay.deliver_due_events()
             clocks.advance(100)
@@ -276,8 +276,8 @@ async def test_breaker_stops_calling_a_failing_subscriber_then_resumes(
 ) -> None:
     event_ids = [await _write_event(db) for _ in range(5)]
     subscriber.refuse_connections = True
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         # Three failures in a row open the circuit; the other two are handed back untried.
         assert await relay.deliver_due_events() == 3
         assert relay.breakers["accounts"].is_open
@@ -306,8 +306,8 @@ async def test_relay_that_dies_mid_delivery_is_covered_by_the_next_one(
             conn, "accounts", claim_token="dead", now=T0, lease_until=T0 + timedelta(seconds=6),
             limit=10,
         )  # fmt: skip
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         assert await relay.deliver_due_events() == 0  # still claimed
         clocks.advance(7)
         assert await relay.deliver_due_events() == 1
@@ -354,8 +354,8 @@ async def test_backlog_metrics_show_pending_deliveries_and_their_age(
     await _write_event(db)
     await _write_event(db)
     clocks.advance(42)
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         await relay.refresh_backlog_metrics()
         assert metrics.OUTBOX_BACKLOG._value.get() == 2
         assert metrics.OUTBOX_OLDEST_AGE._value.get() == pytest.approx(42)
@@ -373,8 +373,8 @@ async def test_housekeeping_deletes_old_delivered_events_and_keeps_the_rest(
         await _write_event(db, now=T0 - timedelta(seconds=3 - n)) for n in range(3)
     ]
     subscriber.status_codes = [200, 404]
-    async with httpx.AsyncClient(transport=subscriber.transport) as client:
-        relay = _relay(db, subscriber, clocks, client)
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
         relay.batch_size = 2
         await relay.deliver_due_events()
     statuses = [await _delivery_status(db, event_id) for event_id in (delivered, dead, pending)]
@@ -403,8 +403,8 @@ async def test_a_dead_subscriber_does_not_hold_up_the_others(
             raise httpx.ConnectError("connection refused", request=request)
         return subscriber.handle(request)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
-        relay = _relay(db, subscriber, clocks, client, subscribers=[ACCOUNTS, crm])
+    async with httpx.MockTransport(handle) as transport:
+        relay = _relay(db, subscriber, clocks, transport, subscribers=[ACCOUNTS, crm])
         assert await relay.deliver_due_events() == 2
     async with db.read() as conn:
         assert await storage.delivery_statuses(conn, event_id) == {
