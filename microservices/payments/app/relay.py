@@ -40,6 +40,10 @@ from servicekit.signing import SIGNATURE_HEADER, sign_payload
 
 logger = logging.getLogger("payments.relay")
 
+# While a backlog drains, its gauges are refreshed this often (counting the pending
+# deliveries reads all of them); at once whenever a pass finds nothing to deliver.
+BACKLOG_REFRESH_SECONDS = 1.0
+
 
 class DeliveryOutcome(StrEnum):
     """What to do after one delivery attempt."""
@@ -151,7 +155,9 @@ class EventRelay:
         self.retry_max_seconds = retry_max_seconds
         self.max_attempts = max_attempts
         self.clock = clock
+        self.monotonic = monotonic
         self.rng = rng
+        self._backlog_refreshed_at = -math.inf
         self.breakers = {
             subscriber.name: CircuitBreaker(
                 failure_threshold=breaker_failure_threshold,
@@ -180,11 +186,16 @@ class EventRelay:
                 )
             else:
                 attempted += result
-        await self.refresh_backlog_metrics()
+        if (
+            not attempted
+            or self.monotonic() - self._backlog_refreshed_at >= BACKLOG_REFRESH_SECONDS
+        ):
+            await self.refresh_backlog_metrics()
         return attempted
 
     async def refresh_backlog_metrics(self) -> None:
         """Update the backlog gauges from the database (shared by every replica)."""
+        self._backlog_refreshed_at = self.monotonic()
         async with self.db.read() as conn:
             backlog, oldest = await storage.outbox_backlog(conn)
         metrics.OUTBOX_BACKLOG.set(backlog)

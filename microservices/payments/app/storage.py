@@ -626,9 +626,15 @@ async def claim_deliveries(
     event_ids = list((await conn.execute(candidates)).scalars())
     if not event_ids:
         return []
+    # By primary key only: the rows cannot have changed since the SELECT (FOR UPDATE locks
+    # them on PostgreSQL; SQLite's write lock is held for the whole transaction). With the
+    # due conditions too, SQLite read every due delivery through their index on each claim.
     await conn.execute(
         outbox_deliveries.update()
-        .where(due, outbox_deliveries.c.event_id.in_(event_ids))
+        .where(
+            outbox_deliveries.c.event_id.in_(event_ids),
+            outbox_deliveries.c.subscriber == subscriber,
+        )
         .values(claim_token=claim_token, next_attempt_at=lease_until)
     )
     claimed = (

@@ -318,21 +318,26 @@ async def test_relay_that_dies_mid_delivery_is_covered_by_the_next_one(
 async def test_a_claim_reads_its_deliveries_by_key_however_long_the_backlog(
     db: Database, subscriber: FakeSubscriber, clocks: Clocks
 ) -> None:
-    # Found by its claim token alone, a claimed batch made SQLite read every pending delivery
-    # (or, once the table had statistics, every delivery ever made) on each claim.
+    # Marked with the due conditions too, or read back by claim token alone, a claimed batch
+    # made SQLite read every due delivery (with table statistics, every delivery kept) on
+    # each claim.
     for _ in range(3):
         await _write_event(db)
-    with statements_starting("SELECT outbox_events") as selects:
+    with (
+        statements_starting("UPDATE outbox_deliveries") as updates,
+        statements_starting("SELECT outbox_events") as selects,
+    ):
         async with db.transaction() as conn:
             claimed = await storage.claim_deliveries(
                 conn, "accounts", claim_token="c", now=T0, lease_until=T0 + timedelta(1), limit=2
             )
     assert len(claimed) == 2
-    [(sql, parameters)] = selects
-    details = await query_plan(db, sql, parameters)
-    assert "INDEX sqlite_autoindex_outbox_deliveries_1 (event_id=? AND subscriber=?)" in details
-    assert "SCAN outbox_deliveries" not in details
-    assert "ix_outbox_deliveries_due" not in details
+    for sql, parameters in [*updates, *selects]:
+        details = await query_plan(db, sql, parameters)
+        assert "INDEX sqlite_autoindex_outbox_deliveries_1 (event_id=? AND subscriber=?)" in details
+        assert "SCAN outbox_deliveries" not in details
+        assert "ix_outbox_deliveries_due" not in details
+    assert (len(updates), len(selects)) == (1, 1)
 
 
 async def test_subscribers_get_only_the_event_types_they_want(db: Database) -> None:
@@ -359,9 +364,33 @@ async def test_backlog_metrics_show_pending_deliveries_and_their_age(
         await relay.refresh_backlog_metrics()
         assert metrics.OUTBOX_BACKLOG._value.get() == 2
         assert metrics.OUTBOX_OLDEST_AGE._value.get() == pytest.approx(42)
-        await relay.deliver_due_events()
+        assert await relay.deliver_due_events() == 2
+        assert await relay.deliver_due_events() == 0
     assert metrics.OUTBOX_BACKLOG._value.get() == 0
     assert metrics.OUTBOX_OLDEST_AGE._value.get() == 0
+
+
+async def test_backlog_gauges_are_refreshed_once_a_second_while_draining_and_when_drained(
+    db: Database, subscriber: FakeSubscriber, clocks: Clocks
+) -> None:
+    # Counting the pending deliveries reads all of them: not on every pass of a long drain.
+    async with subscriber.transport as transport:
+        relay = _relay(db, subscriber, clocks, transport)
+        await _write_event(db)
+        await relay.refresh_backlog_metrics()
+        await _write_event(db)
+        assert await relay.deliver_due_events() == 2
+        assert metrics.OUTBOX_BACKLOG._value.get() == 1  # as of the last refresh
+        await _write_event(db)
+        clocks.advance(1)
+        assert await relay.deliver_due_events() == 1
+        assert metrics.OUTBOX_BACKLOG._value.get() == 0
+        await _write_event(db)
+        await relay.refresh_backlog_metrics()
+        assert await relay.deliver_due_events() == 1
+        assert metrics.OUTBOX_BACKLOG._value.get() == 1
+        assert await relay.deliver_due_events() == 0  # nothing left: refreshed at once
+        assert metrics.OUTBOX_BACKLOG._value.get() == 0
 
 
 async def test_housekeeping_deletes_old_delivered_events_and_keeps_the_rest(
