@@ -89,6 +89,7 @@ class CircuitBreaker:
         self.cooldown_seconds = cooldown_seconds
         self.clock = clock
         self.consecutive_failures = 0
+        self.last_call_succeeded = False
         self._opened_at: float | None = None
 
     @property
@@ -110,11 +111,13 @@ class CircuitBreaker:
     def record_success(self) -> None:
         """A call worked: close the circuit."""
         self.consecutive_failures = 0
+        self.last_call_succeeded = True
         self._opened_at = None
 
     def record_failure(self) -> None:
         """A call failed: open the circuit after too many in a row, or after a failed trial."""
         self.consecutive_failures += 1
+        self.last_call_succeeded = False
         if self.is_half_open or self.consecutive_failures >= self.failure_threshold:
             self._opened_at = self.clock()
 
@@ -234,8 +237,10 @@ class EventRelay:
                 attempted += 1
 
         # A round trip per delivery, one after another, capped the relay at about 130 a
-        # second. The first one goes alone: a subscriber that is failing is not met by a crowd.
-        await deliver(1)
+        # second. Unless the subscriber took the last delivery, the first goes alone: one that
+        # is failing (or not heard from yet) is not met by a crowd.
+        if not breaker.last_call_succeeded:
+            await deliver(1)
         lanes = self.concurrency if breaker.consecutive_failures == 0 else 1
         async with asyncio.TaskGroup() as group:
             for _ in range(lanes):

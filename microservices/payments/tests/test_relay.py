@@ -189,25 +189,42 @@ async def test_deliveries_to_a_subscriber_that_answers_go_several_at_a_time(
 ) -> None:
     event_ids = [await _write_event(db) for _ in range(9)]
     in_flight: list[int] = []
+    # How many were in flight as each delivery arrived.
+    arrivals: list[int] = []
 
     async def handle(request: httpx.Request) -> httpx.Response:
+        arrivals.append(len(in_flight))
         in_flight.append(len(in_flight) + 1)
         await asyncio.sleep(0.01)  # the subscriber takes a while to answer
         in_flight.pop()
         return subscriber.handle(request)
 
-    most_in_flight = 0
     async with httpx.MockTransport(handle) as transport:
         relay = _relay(db, subscriber, clocks, transport)
-        delivering = asyncio.create_task(relay.deliver_due_events())
-        while not delivering.done():
-            most_in_flight = max(most_in_flight, len(in_flight))
-            await asyncio.sleep(0.001)
-        assert await delivering == 9
-    # The first one alone, then as many at once as the relay's concurrency.
-    assert most_in_flight == relay.concurrency == 4
-    for event_id in event_ids:
-        assert await _delivery_status(db, event_id) is DeliveryStatus.DELIVERED
+        assert await relay.deliver_due_events() == 9
+        # Not heard from yet: the first one alone, then as many at once as the concurrency.
+        assert arrivals[:2] == [0, 0]
+        assert max(arrivals) + 1 == relay.concurrency == 4
+        for event_id in event_ids:
+            assert await _delivery_status(db, event_id) is DeliveryStatus.DELIVERED
+
+        # It took the last delivery: the next batch goes as many at once from the start.
+        arrivals.clear()
+        for _ in range(4):
+            await _write_event(db)
+        assert await relay.deliver_due_events() == 4
+        assert arrivals == [0, 1, 2, 3]
+
+        # It failed the last one: the next batch starts with one delivery alone again.
+        subscriber.status_codes = [503]
+        await _write_event(db)
+        assert await relay.deliver_due_events() == 1
+        arrivals.clear()
+        clocks.advance(60)
+        for _ in range(3):
+            await _write_event(db, now=clocks.now)
+        assert await relay.deliver_due_events() == 4
+        assert arrivals == [0, 0, 1, 2]
 
 
 @pytest.mark.parametrize("failure", [500, 503, 408, 429, "connection"])
