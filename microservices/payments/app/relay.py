@@ -152,8 +152,10 @@ class EventRelay:
         self._timeouts = httpx.Timeout(timeout_seconds).as_dict()
         # Parsed once: each delivery would parse its subscriber's URL again.
         self._urls = {subscriber.name: httpx.URL(subscriber.url) for subscriber in subscribers}
-        # A claim outlives the longest attempt, so that only a dead relay's claims expire.
-        self.claim_lease = timedelta(seconds=timeout_seconds + 5)
+        # A claim outlives the longest pass (its batch in rounds of `concurrency` attempts,
+        # each at most the timeout), so that only a dead relay's claims expire.
+        rounds = math.ceil(batch_size / concurrency)
+        self.claim_lease = timedelta(seconds=rounds * timeout_seconds + 5)
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
         self.max_attempts = max_attempts

@@ -58,7 +58,9 @@ class Settings(ServiceSettings):
     processor_delay_seconds: float = Field(default=0, ge=0)
 
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
-    relay_batch_size: int = Field(default=20, ge=1, le=1000)
+    # Deliveries claimed per subscriber per pass: 20 left the relay waiting on each pass's
+    # claim and slowest delivery (a 10-s burst's last credit came 46 s after it, not 30 s).
+    relay_batch_size: int = Field(default=50, ge=1, le=1000)
     # Deliveries in flight at once per subscriber (while it answers).
     relay_concurrency: int = Field(default=8, ge=1, le=100)
     delivery_timeout_seconds: float = Field(default=5, gt=0)

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from app import metrics, storage
 from app.background import Housekeeper
@@ -116,6 +117,7 @@ def _relay(
     transport: httpx.AsyncBaseTransport,
     *,
     max_attempts: int = 10,
+    concurrency: int = 4,
     subscribers: list[Subscriber] | None = None,
 ) -> EventRelay:
     return EventRelay(
@@ -123,7 +125,7 @@ def _relay(
         subscribers or [ACCOUNTS],
         transport=transport,
         batch_size=10,
-        concurrency=4,
+        concurrency=concurrency,
         timeout_seconds=1,
         retry_base_seconds=1,
         retry_max_seconds=60,
@@ -329,6 +331,32 @@ async def test_relay_that_dies_mid_delivery_is_covered_by_the_next_one(
         clocks.advance(7)
         assert await relay.deliver_due_events() == 1
     assert await _delivery_status(db, event_id) is DeliveryStatus.DELIVERED
+
+
+async def test_a_claim_outlives_a_pass_whose_every_round_takes_the_timeout(
+    db: Database, subscriber: FakeSubscriber, clocks: Clocks
+) -> None:
+    # 10 deliveries one at a time: ten rounds, each up to the 1-s timeout. A lease of one
+    # timeout (and a margin) let another relay deliver the last ones again meanwhile.
+    for _ in range(10):
+        await _write_event(db)
+    held_until: list[datetime] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        async with db.read() as conn:
+            [delivery] = await conn.execute(
+                sa.select(storage.outbox_deliveries.c.next_attempt_at).where(
+                    storage.outbox_deliveries.c.event_id == json.loads(request.content)["id"]
+                )
+            )
+        held_until.append(delivery.next_attempt_at)
+        return subscriber.handle(request)
+
+    async with httpx.MockTransport(handle) as transport:
+        relay = _relay(db, subscriber, clocks, transport, concurrency=1)
+        assert await relay.deliver_due_events() == 10
+    assert len(held_until) == 10
+    assert min(held_until) >= T0 + timedelta(seconds=10 * relay.timeout_seconds)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
