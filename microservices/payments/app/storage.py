@@ -672,27 +672,22 @@ _MARK_DELIVERED = PreparedWrite(
         claim_token=None,
     )
 )
+# What a failed attempt records, whether it is retried or given up on.
+_FAILED_ATTEMPT: dict[str, Any] = {
+    "attempts": outbox_deliveries.c.attempts + 1,
+    "last_status_code": sa.bindparam("status_code", type_=sa.Integer),
+    "last_error": sa.bindparam("error", type_=sa.Text),
+    "claim_token": None,
+}
 _SCHEDULE_RETRY = PreparedWrite(
     outbox_deliveries.update()
     .where(_CLAIMED_DELIVERY)
-    .values(
-        attempts=outbox_deliveries.c.attempts + 1,
-        next_attempt_at=sa.bindparam("retry_at", type_=UTCDateTime),
-        last_status_code=sa.bindparam("status_code", type_=sa.Integer),
-        last_error=sa.bindparam("error", type_=sa.Text),
-        claim_token=None,
-    )
+    .values(next_attempt_at=sa.bindparam("retry_at", type_=UTCDateTime), **_FAILED_ATTEMPT)
 )
 _MARK_DEAD = PreparedWrite(
     outbox_deliveries.update()
     .where(_CLAIMED_DELIVERY)
-    .values(
-        status=DeliveryStatus.DEAD.value,
-        attempts=outbox_deliveries.c.attempts + 1,
-        last_status_code=sa.bindparam("status_code", type_=sa.Integer),
-        last_error=sa.bindparam("error", type_=sa.Text),
-        claim_token=None,
-    )
+    .values(status=DeliveryStatus.DEAD.value, **_FAILED_ATTEMPT)
 )
 _RELEASE_DELIVERY = PreparedWrite(
     outbox_deliveries.update()
